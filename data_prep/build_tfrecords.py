@@ -1,0 +1,82 @@
+"""Raw text -> WordPiece -> packed [CLS] A [SEP] B [SEP] examples -> sharded TFRecords.
+
+    python data_prep/build_tfrecords.py --corpus ../shared/data/corpus \
+        --vocab ../shared/data/vocab/vocab.txt --output /tmp/electra_data
+
+Input: a file, a directory (recursive) or a glob of text files, one sentence or
+line per line, blank line = document break (--file_is_document: each file is
+one document). Output: shards of tf.train.Examples with int64 `input_ids`,
+`input_mask`, `segment_ids` of length --max_seq_length, a metadata.json and
+the unigram counts of the packed tokens.
+"""
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("corpus", None, "Text file, directory (recursive) or glob of text files.")
+flags.DEFINE_string("vocab", None, "WordPiece vocab.txt (BERT uncased for the released models).")
+flags.DEFINE_integer("build_vocab", None,
+                     "Learn a WordPiece vocabulary of this size from the corpus instead of "
+                     "--vocab; written to OUTPUT/vocab.txt.")
+flags.DEFINE_string("output", None, "Output directory for the TFRecords and metadata.json.")
+flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, [CLS]/[SEP] included.")
+flags.DEFINE_integer("num_shards", 8, "Number of output TFRecord files.")
+flags.DEFINE_integer("num_workers", 0, "Worker processes (0: one per CPU core).")
+flags.DEFINE_integer("seed", 12345, "Seed of the packing randomness (10% single segment, "
+                     "5% short examples, sentence assignment).")
+flags.DEFINE_bool("no_lower_case", False, "Keep case (BERT-cased vocabularies).")
+flags.DEFINE_bool("no_strip_accents", False, "Keep accents.")
+flags.DEFINE_bool("file_is_document", False,
+                  "Treat each file as one document; blank lines do not break documents.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing, non-empty output directory.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+
+def main(argv):
+    del argv
+    from electra_tf.data import prep, records
+    from electra_tf.data.vocab_builder import build_vocab
+    from electra_tf.tokenization import VocabError
+
+    if not FLAGS.corpus or not FLAGS.output:
+        sys.exit("error: --corpus and --output are required (see --help)")
+    if bool(FLAGS.vocab) == bool(FLAGS.build_vocab):
+        sys.exit("error: give exactly one of --vocab PATH or --build_vocab SIZE")
+    if FLAGS.max_seq_length < 8:
+        sys.exit(f"error: --max_seq_length={FLAGS.max_seq_length} must be >= 8")
+    lower, strip = not FLAGS.no_lower_case, not FLAGS.no_strip_accents
+    try:
+        vocab = FLAGS.vocab
+        if FLAGS.build_vocab:
+            if os.path.exists(FLAGS.output) and os.listdir(FLAGS.output) and not FLAGS.overwrite:
+                raise FileExistsError(f"output directory {FLAGS.output} exists and is not "
+                                      f"empty: pass --overwrite to replace it")
+            files = prep.find_input_files(FLAGS.corpus)
+            vocab = os.path.join(FLAGS.output + ".vocab", "vocab.txt")
+            os.makedirs(os.path.dirname(vocab), exist_ok=True)
+            print(f"learning a {FLAGS.build_vocab}-token WordPiece vocabulary ...", flush=True)
+            build_vocab(files, FLAGS.build_vocab, vocab, lower, strip)
+        options = prep.PrepOptions(vocab=vocab, max_seq_length=FLAGS.max_seq_length,
+                                   lower_case=lower, strip_accents=strip,
+                                   blanks_separate_docs=not FLAGS.file_is_document,
+                                   seed=FLAGS.seed)
+        meta = prep.build(FLAGS.corpus, FLAGS.output, options, num_shards=FLAGS.num_shards,
+                          num_workers=FLAGS.num_workers, overwrite=FLAGS.overwrite,
+                          progress=FLAGS.progress)
+        if FLAGS.build_vocab:
+            os.replace(vocab, os.path.join(FLAGS.output, "vocab.txt"))
+            os.rmdir(os.path.dirname(vocab))
+    except (records.DataError, VocabError, FileExistsError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: nothing was written to " + FLAGS.output)
+    print(f"wrote {meta['num_examples']} examples ({meta['num_tokens']} tokens) from "
+          f"{meta['input_files']} files to {FLAGS.output} in {meta['seconds']} s")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,152 @@
+"""Model and pre-training configurations (paper Table 6) and their overrides."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message says which and why."""
+
+
+@dataclasses.dataclass
+class ElectraConfig:
+    # ---- discriminator / shared sizes
+    vocab_size: int = 30522
+    embedding_size: int = 128
+    hidden_size: int = 256
+    num_layers: int = 12
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_epsilon: float = 1e-12
+    # ---- generator: hidden/FFN/heads scale by generator_hidden_size, depth by
+    # generator_layers (the original's get_generator_config).
+    generator_hidden_size: float = 0.25
+    generator_layers: float = 1.0
+    # ---- objective
+    objective: str = "electra"
+    mask_prob: float = 0.15
+    mask_token_prob: float = 0.85  # of the selected positions, share set to [MASK]
+    mask_sampling: str = "with_replacement"  # the original; or "without_replacement"
+    max_seq_length: int = 128
+    max_predictions_per_seq: int | None = None  # None: int((mask_prob + 0.005) * L)
+    gen_weight: float = 1.0
+    disc_weight: float = 50.0
+    temperature: float = 1.0
+    disallow_correct: bool = False
+    # ---- optimisation
+    learning_rate: float = 5e-4
+    train_batch_size: int = 128
+    num_train_steps: int = 1_000_000
+    num_warmup_steps: int = 10_000
+    weight_decay: float = 0.01
+    adam_beta_1: float = 0.9
+    adam_beta_2: float = 0.999
+    adam_epsilon: float = 1e-6
+    clip_norm: float = 1.0
+    lr_decay_power: float = 1.0
+    gradient_accumulation_steps: int = 1
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def num_predictions(self) -> int:
+        if self.max_predictions_per_seq is not None:
+            return self.max_predictions_per_seq
+        return int((self.mask_prob + 0.005) * self.max_seq_length)
+
+    def generator_sizes(self) -> dict[str, int]:
+        """hidden, heads, FFN and depth of the generator, as the original computes them."""
+        hidden = int(round(self.hidden_size * self.generator_hidden_size))
+        return {
+            "hidden_size": hidden,
+            "num_heads": max(1, hidden // 64),
+            "intermediate_size": 4 * hidden,
+            "num_layers": int(round(self.num_layers * self.generator_layers)),
+        }
+
+    def validate(self) -> "ElectraConfig":
+        def need(cond, msg):
+            if not cond:
+                raise ConfigError(msg)
+
+        need(self.hidden_size % self.num_heads == 0,
+             f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}")
+        need(0.0 < self.mask_prob < 1.0, f"mask_prob={self.mask_prob} must be in (0, 1)")
+        need(0.0 <= self.mask_token_prob <= 1.0,
+             f"mask_token_prob={self.mask_token_prob} must be in [0, 1]")
+        need(self.mask_sampling in ("with_replacement", "without_replacement"),
+             f"mask_sampling={self.mask_sampling!r}: use with_replacement or without_replacement")
+        need(self.max_seq_length >= 8, f"max_seq_length={self.max_seq_length} must be >= 8")
+        need(self.max_seq_length <= self.max_position_embeddings,
+             f"max_seq_length={self.max_seq_length} exceeds max_position_embeddings="
+             f"{self.max_position_embeddings}")
+        need(1 <= self.num_predictions <= self.max_seq_length,
+             f"max_predictions_per_seq={self.num_predictions} must be in [1, max_seq_length]")
+        need(self.temperature > 0, f"temperature={self.temperature} must be > 0")
+        need(self.train_batch_size >= 1, f"train_batch_size={self.train_batch_size} must be >= 1")
+        need(self.num_train_steps >= 1, f"num_train_steps={self.num_train_steps} must be >= 1")
+        need(self.num_warmup_steps >= 0, f"num_warmup_steps={self.num_warmup_steps} must be >= 0")
+        need(self.learning_rate > 0, f"learning_rate={self.learning_rate} must be > 0")
+        need(self.gradient_accumulation_steps >= 1,
+             f"gradient_accumulation_steps={self.gradient_accumulation_steps} must be >= 1")
+        need(0 < self.generator_hidden_size <= 1.0,
+             f"generator_hidden_size={self.generator_hidden_size} must be in (0, 1]")
+        need(self.generator_sizes()["num_layers"] >= 1,
+             f"generator_layers={self.generator_layers} gives a generator with no layer")
+        from electra_tf.objectives import OBJECTIVES  # late import: no cycle at module load
+        need(self.objective in OBJECTIVES,
+             f"objective={self.objective!r}: choose one of {sorted(OBJECTIVES)}")
+        return self
+
+    def replace(self, **overrides: Any) -> "ElectraConfig":
+        """A copy with `overrides` applied; unknown names are a ConfigError."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}; known: {sorted(fields)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ElectraConfig":
+        return cls().replace(**d)
+
+
+# Paper Table 6 (hyper-parameters of ELECTRA-Small/Base/Large) and Section 3.2
+# (generator sizes); shared values are the dataclass defaults above.
+SIZES: dict[str, dict[str, Any]] = {
+    "small": dict(embedding_size=128, hidden_size=256, num_layers=12, num_heads=4,
+                  intermediate_size=1024, generator_hidden_size=0.25, mask_prob=0.15,
+                  learning_rate=5e-4, train_batch_size=128, max_seq_length=128,
+                  num_train_steps=1_000_000),
+    "base": dict(embedding_size=768, hidden_size=768, num_layers=12, num_heads=12,
+                 intermediate_size=3072, generator_hidden_size=1.0 / 3.0, mask_prob=0.15,
+                 learning_rate=2e-4, train_batch_size=256, max_seq_length=512,
+                 num_train_steps=766_000),
+    "large": dict(embedding_size=1024, hidden_size=1024, num_layers=24, num_heads=16,
+                  intermediate_size=4096, generator_hidden_size=0.25, mask_prob=0.25,
+                  learning_rate=2e-4, train_batch_size=2048, max_seq_length=512,
+                  num_train_steps=400_000),
+    # Not from the paper: a few-thousand-parameter model for tests and smoke runs.
+    "tiny": dict(embedding_size=16, hidden_size=32, num_layers=2, num_heads=2,
+                 intermediate_size=64, generator_hidden_size=0.5, mask_prob=0.15,
+                 learning_rate=1e-3, train_batch_size=8, max_seq_length=32,
+                 num_train_steps=100, num_warmup_steps=10),
+}
+
+
+def get_config(size: str, **overrides: Any) -> ElectraConfig:
+    if size not in SIZES:
+        raise ConfigError(f"unknown size {size!r}; choose one of {sorted(SIZES)}")
+    return ElectraConfig(**SIZES[size]).replace(**overrides).validate()

@@ -1,0 +1,1 @@
+"""Pre-training data: packing text into examples, TFRecord I/O, the training input pipeline."""

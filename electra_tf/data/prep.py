@@ -1,0 +1,222 @@
+"""Raw text -> tokenized, packed, sharded TFRecords (the engine behind build_tfrecords.py).
+
+Work is split into units (a file, or a chunk of a large file cut at a blank
+line), each with its own seeded RNG, so the output is identical whatever the
+number of workers. Units run in worker processes; the parent writes their
+examples round-robin into the shards in unit order.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import multiprocessing
+import os
+import random
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from electra_tf.data import packing, records
+
+CHUNK_BYTES = 4 << 20  # large files are cut into ~4 MB units at document breaks
+TOKENIZE_BATCH = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    path: str
+    start: int
+    end: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepOptions:
+    vocab: str
+    max_seq_length: int = 128
+    lower_case: bool = True
+    strip_accents: bool = True
+    blanks_separate_docs: bool = True
+    seed: int = 12345
+
+
+def find_input_files(corpus: str) -> list[str]:
+    """A file, a directory (recursive) or a glob -> sorted list of files."""
+    if os.path.isfile(corpus):
+        return [corpus]
+    if os.path.isdir(corpus):
+        files = [os.path.join(root, name)
+                 for root, dirs, names in os.walk(corpus)
+                 for name in names if not name.startswith(".")]
+    else:
+        files = [f for f in glob.glob(corpus, recursive=True) if os.path.isfile(f)]
+    files = sorted(files)
+    if not files:
+        raise records.DataError(f"--corpus={corpus}: no input text files found (give a file, "
+                                f"a directory or a glob of text files)")
+    return files
+
+
+def split_units(files: list[str], blanks_separate_docs: bool,
+                chunk_bytes: int = CHUNK_BYTES) -> list[Unit]:
+    """Cuts files into units at blank lines (document breaks) every ~chunk_bytes."""
+    units = []
+    for path in files:
+        size = os.path.getsize(path)
+        if not blanks_separate_docs or size <= chunk_bytes:
+            units.append(Unit(path, 0, size))
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        start = 0
+        while start < size:
+            cut = data.find(b"\n\n", start + chunk_bytes)
+            end = size if cut < 0 else cut + 2
+            units.append(Unit(path, start, end))
+            start = end
+    return units
+
+
+# ----------------------------------------------------------------- worker side
+_WORKER: dict = {}
+
+
+def _init_worker(options: PrepOptions) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from electra_tf.tokenization import WordPieceTokenizer
+
+    tokenizer = WordPieceTokenizer(options.vocab, options.lower_case, options.strip_accents)
+    _WORKER.update(options=options, tokenizer=tokenizer)
+
+
+def _read_lines(unit: Unit) -> list[str]:
+    with open(unit.path, "rb") as f:
+        f.seek(unit.start)
+        data = f.read(unit.end - unit.start)
+    return data.decode("utf-8", errors="replace").splitlines()
+
+
+def process_unit(unit: Unit) -> tuple[list[bytes], np.ndarray, int]:
+    """One unit -> (serialized examples, unigram counts, bytes read)."""
+    options: PrepOptions = _WORKER["options"]
+    tokenizer = _WORKER["tokenizer"]
+    lines = [line.strip() for line in _read_lines(unit)]
+    if not options.blanks_separate_docs:
+        lines = [line for line in lines if line]
+    text_index = [i for i, line in enumerate(lines) if line]
+    ids: list[list[int] | None] = [None] * len(lines)
+    for b in range(0, len(text_index), TOKENIZE_BATCH):
+        batch = text_index[b:b + TOKENIZE_BATCH]
+        for i, tokens in zip(batch, tokenizer.tokenize_lines([lines[i] for i in batch])):
+            ids[i] = tokens
+    seed = f"{options.seed}:{os.path.basename(unit.path)}:{unit.start}"
+    rng = random.Random(hashlib.sha256(seed.encode()).hexdigest())
+    special = tokenizer.special
+    out = []
+    counts = np.zeros(len(tokenizer.vocab), np.int64)
+    for first, second in packing.pack_lines(ids, options.max_seq_length, rng):
+        feats = packing.to_features(first, second, options.max_seq_length,
+                                    special.cls, special.sep, special.pad)
+        counts += np.bincount(feats["input_ids"][:sum(feats["input_mask"])],
+                              minlength=len(counts))
+        out.append(records.encode_example(feats))
+    return out, counts, unit.end - unit.start
+
+
+# ----------------------------------------------------------------- parent side
+def build(corpus: str, output_dir: str, options: PrepOptions, num_shards: int = 8,
+          num_workers: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
+    """Builds the dataset; returns its metadata. Writes to a temporary directory and
+    renames it at the end, so an interrupted run leaves no half-built dataset."""
+    import tensorflow as tf
+
+    from electra_tf import tokenization
+
+    if num_shards < 1:
+        raise ValueError(f"--num_shards={num_shards} must be >= 1")
+    if os.path.exists(output_dir) and os.listdir(output_dir):
+        if not overwrite:
+            raise FileExistsError(f"output directory {output_dir} exists and is not empty: "
+                                  f"pass --overwrite to replace it")
+    vocab_tokens = tokenization.load_vocab(options.vocab)
+    files = find_input_files(corpus)
+    units = split_units(files, options.blanks_separate_docs)
+    total_bytes = sum(u.end - u.start for u in units)
+    num_workers = num_workers or os.cpu_count() or 1
+    num_workers = max(1, min(num_workers, len(units)))
+
+    tmp_dir = output_dir.rstrip("/") + ".partial"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    os.makedirs(tmp_dir)
+    names = [records.SHARD_PATTERN.format(i, num_shards) for i in range(num_shards)]
+    writers = [tf.io.TFRecordWriter(os.path.join(tmp_dir, n)) for n in names]
+    counts = np.zeros(len(vocab_tokens), np.int64)
+    n_examples = 0
+    bar = _progress(total_bytes, progress)
+    start = time.time()
+    try:
+        if num_workers == 1:
+            _init_worker(options)
+            results = map(process_unit, units)
+            pool = None
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(
+                num_workers, initializer=_init_worker, initargs=(options,))
+            results = pool.imap(process_unit, units)
+        for examples, unit_counts, nbytes in results:
+            for ex in examples:
+                writers[n_examples % num_shards].write(ex)
+                n_examples += 1
+            counts += unit_counts
+            bar.update(nbytes)
+            bar.set_postfix(examples=n_examples)
+        if pool is not None:
+            pool.close()
+            pool.join()
+    except BaseException:
+        if num_workers > 1 and pool is not None:
+            pool.terminate()
+        for w in writers:
+            w.close()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    finally:
+        bar.close()
+    for w in writers:
+        w.close()
+    if n_examples == 0:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise records.DataError(f"--corpus={corpus}: the input files hold no text")
+
+    metadata = {
+        "max_seq_length": options.max_seq_length,
+        "num_examples": n_examples,
+        "num_tokens": int(counts.sum()),
+        "vocab_file": os.path.abspath(options.vocab),
+        "vocab_hash": tokenization.vocab_hash(options.vocab),
+        "vocab_size": len(vocab_tokens),
+        "lower_case": options.lower_case,
+        "strip_accents": options.strip_accents,
+        "blanks_separate_docs": options.blanks_separate_docs,
+        "seed": options.seed,
+        "files": names,
+        "input_files": len(files),
+        "seconds": round(time.time() - start, 2),
+    }
+    with open(os.path.join(tmp_dir, records.COUNTS_FILE), "w") as f:
+        import json
+        json.dump(counts.tolist(), f)
+    records.write_metadata(tmp_dir, metadata)
+    if os.path.exists(output_dir):
+        shutil.rmtree(output_dir)
+    os.replace(tmp_dir, output_dir)
+    return metadata
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc="tokenize+pack",
+                disable=not enabled, file=sys.stderr)

@@ -1,0 +1,86 @@
+"""The pre-training TFRecord format: example encoding and the dataset's metadata.json."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+FEATURES = ("input_ids", "input_mask", "segment_ids")
+METADATA_FILE = "metadata.json"
+COUNTS_FILE = "unigram_counts.json"
+FORMAT_VERSION = 1
+SHARD_PATTERN = "pretrain_data-{:05d}-of-{:05d}.tfrecord"
+
+
+class DataError(ValueError):
+    """Pre-training data is missing, corrupt or does not fit the model config."""
+
+
+def encode_example(features: dict[str, list[int]]) -> bytes:
+    import tensorflow as tf
+
+    feature = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=features[name]))
+               for name in FEATURES}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_metadata(output_dir: str, metadata: dict) -> None:
+    path = os.path.join(output_dir, METADATA_FILE)
+    with open(path, "w") as f:
+        json.dump(dict(metadata, format_version=FORMAT_VERSION), f, indent=2, sort_keys=True)
+
+
+def resolve_data_files(data: str) -> tuple[list[str], dict | None]:
+    """--data (a directory written by build_tfrecords.py, or a glob) -> (files, metadata).
+
+    metadata is None where the files do not come with a metadata.json.
+    """
+    if os.path.isdir(data):
+        meta_path = os.path.join(data, METADATA_FILE)
+        files = sorted(glob.glob(os.path.join(data, "*.tfrecord*")))
+        metadata = None
+        if os.path.isfile(meta_path):
+            try:
+                with open(meta_path) as f:
+                    metadata = json.load(f)
+            except (OSError, json.JSONDecodeError) as e:
+                raise DataError(f"{meta_path} is not valid JSON ({e}): re-run "
+                                f"data_prep/build_tfrecords.py --overwrite") from None
+        if not files:
+            raise DataError(f"data directory {data} holds no *.tfrecord files: build them with "
+                            f"python data_prep/build_tfrecords.py --output {data}")
+        return files, metadata
+    files = sorted(glob.glob(data))
+    if not files:
+        hint = "it does not exist" if not any(c in data for c in "*?[") else "no file matches it"
+        raise DataError(f"--data={data}: {hint}; pass the output directory of "
+                        f"data_prep/build_tfrecords.py or a glob of its TFRecord files")
+    parent = os.path.dirname(files[0])
+    meta_path = os.path.join(parent, METADATA_FILE)
+    metadata = None
+    if os.path.isfile(meta_path):
+        with open(meta_path) as f:
+            metadata = json.load(f)
+    return files, metadata
+
+
+def check_metadata(metadata: dict | None, data: str, max_seq_length: int,
+                   vocab_size: int, vocab_hash: str | None = None) -> None:
+    """Refuses data built for another sequence length or vocabulary than the config."""
+    if metadata is None:
+        return
+    where = f"data {data} (metadata.json)"
+    if metadata.get("max_seq_length") != max_seq_length:
+        raise DataError(
+            f"{where} was built with max_seq_length={metadata.get('max_seq_length')} but the "
+            f"model config has max_seq_length={max_seq_length}: pass "
+            f"--max_seq_length={metadata.get('max_seq_length')} or rebuild the data")
+    if metadata.get("vocab_size") is not None and metadata["vocab_size"] > vocab_size:
+        raise DataError(
+            f"{where} uses a vocabulary of {metadata['vocab_size']} tokens but the model "
+            f"config has vocab_size={vocab_size}: pass --vocab_size={metadata['vocab_size']} "
+            f"or rebuild the data with the model's vocab")
+    if vocab_hash is not None and metadata.get("vocab_hash") not in (None, vocab_hash):
+        raise DataError(f"{where} was tokenized with another vocab (sha256 "
+                        f"{metadata['vocab_hash'][:12]}..., expected {vocab_hash[:12]}...): "
+                        f"rebuild it with the model's vocab.txt")

@@ -1,0 +1,106 @@
+"""WordPiece vocabularies and tokenizers (tensorflow-text) with BERT's rules."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# FullTokenizer maps words of over 200 characters to [UNK]; tf-text counts bytes.
+MAX_BYTES_PER_WORD = 200
+
+
+class VocabError(ValueError):
+    """The vocabulary file is missing or unusable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecialIds:
+    pad: int
+    unk: int
+    cls: int
+    sep: int
+    mask: int
+
+
+def load_vocab(path: str) -> list[str]:
+    """Reads a one-token-per-line WordPiece vocabulary, checking it is usable."""
+    if not os.path.isfile(path):
+        raise VocabError(f"vocab file {path} does not exist: pass --vocab PATH/vocab.txt "
+                         f"(one WordPiece token per line)")
+    with open(path, encoding="utf-8") as f:
+        tokens = [line.rstrip("\n").rstrip("\r") for line in f]
+    while tokens and tokens[-1] == "":
+        tokens.pop()
+    if not tokens:
+        raise VocabError(f"vocab file {path} is empty")
+    missing = [t for t in SPECIAL_TOKENS if t not in tokens]
+    if missing:
+        raise VocabError(f"vocab file {path} lacks the special token(s) {missing}: "
+                         f"a BERT/ELECTRA WordPiece vocab needs {list(SPECIAL_TOKENS)}")
+    return tokens
+
+
+def special_ids(tokens: list[str]) -> SpecialIds:
+    index = {t: i for i, t in enumerate(tokens)}
+    return SpecialIds(pad=index["[PAD]"], unk=index["[UNK]"], cls=index["[CLS]"],
+                      sep=index["[SEP]"], mask=index["[MASK]"])
+
+
+def vocab_hash(path: str) -> str:
+    """sha256 of the vocabulary's tokens (line endings normalised)."""
+    return hashlib.sha256("\n".join(load_vocab(path)).encode("utf-8")).hexdigest()
+
+
+class WordPieceTokenizer:
+    """Text -> WordPiece ids, equal to BERT's FullTokenizer.
+
+    lower_case and strip_accents follow the ELECTRA flags: the default (both on)
+    is BERT-uncased; no_lower_case with no_strip_accents is BERT-cased.
+    """
+
+    def __init__(self, vocab_path: str, lower_case: bool = True, strip_accents: bool = True):
+        import tensorflow as tf
+        import tensorflow_text as tf_text
+
+        self.vocab = load_vocab(vocab_path)
+        self.special = special_ids(self.vocab)
+        self.lower_case = lower_case
+        self.strip_accents = strip_accents
+        self._tf = tf
+        self._text = tf_text
+        # tf-text's FastBertTokenizer lower-cases with NFKD-like compatibility
+        # folding (it turns "¾" into "3⁄4" and "″" into "′′"), which BERT does not,
+        # so BERT's cleaning, lower-casing and NFD accent stripping run here and
+        # tf-text's BertTokenizer does the punctuation/CJK split and WordPiece.
+        table = tf.lookup.StaticVocabularyTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(self.vocab), tf.range(len(self.vocab), dtype=tf.int64)),
+            num_oov_buckets=1)
+        self._tokenizer = tf_text.BertTokenizer(
+            table, suffix_indicator="##", max_bytes_per_word=MAX_BYTES_PER_WORD,
+            token_out_type=tf.int64, unknown_token="[UNK]", lower_case=False,
+            preserve_unused_token=False)
+
+    def _preprocess(self, texts):
+        tf, tf_text = self._tf, self._text
+        # BERT's _clean_text: drop NUL, U+FFFD and control/format characters
+        # (tab, newline and carriage return are whitespace, kept).
+        texts = tf.strings.regex_replace(texts, r"[\x{0}\x{fffd}]|[^\t\n\r\P{Cc}]|\p{Cf}", "")
+        if self.lower_case:
+            texts = tf.strings.lower(texts, encoding="utf-8")
+        if self.strip_accents:
+            texts = tf_text.normalize_utf8(texts, "NFD")
+            texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+        return texts
+
+    def tokenize(self, texts):
+        """[batch] strings -> RaggedTensor [batch, (tokens)] of int64 ids."""
+        tf = self._tf
+        texts = tf.convert_to_tensor(texts, tf.string)
+        return self._tokenizer.tokenize(self._preprocess(texts)).merge_dims(-2, -1)
+
+    def tokenize_lines(self, lines: list[str]) -> list[list[int]]:
+        if not lines:
+            return []
+        return self.tokenize(lines).to_list()

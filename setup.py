@@ -1,0 +1,31 @@
+"""electra-tf: ELECTRA pre-training and fine-tuning in TensorFlow / Keras 3."""
+from setuptools import find_packages, setup
+
+# Exact pins: a fresh `pip install -e .[test]` must resolve the same set every
+# time. The transitive packages that have broken TF installs before (numpy,
+# protobuf, ml_dtypes, h5py, tf_keras) are pinned too.
+INSTALL_REQUIRES = [
+    "tensorflow==2.20.0",
+    "tensorflow-text==2.20.1",
+    "keras==3.15.1",
+    "keras-hub==0.32.0",
+    "tensorboard==2.20.0",
+    "absl-py==1.4.0",
+    "tf-models-official==2.20.0",
+    "tf_keras==2.20.1",
+    "numpy==2.4.6",
+    "protobuf==7.36.2",
+    "ml_dtypes==0.6.0",
+    "h5py==3.16.0",
+    "tqdm==4.70.1",
+]
+
+setup(
+    name="electra-tf",
+    version="0.1.0",
+    description="ELECTRA (Clark et al., 2020) pre-training and fine-tuning in TensorFlow / Keras 3",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["electra_tf", "electra_tf.*", "finetune", "finetune.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest==9.0.3", "pytest-timeout==2.4.0"]},
+)
