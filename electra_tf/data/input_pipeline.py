@@ -1,0 +1,72 @@
+"""TFRecords -> batches for pre-training: deterministic, seeded, with stream positions."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from electra_tf.data import records
+
+
+def check_records(files: list[str], max_seq_length: int) -> None:
+    """Reads the first record of each file: clear errors for corrupt files or records
+    of another sequence length (instead of a failure deep inside tf.data later)."""
+    spec = {name: tf.io.VarLenFeature(tf.int64) for name in records.FEATURES}
+    for path in files:
+        try:
+            first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+        except (tf.errors.DataLossError, tf.errors.OpError) as e:
+            raise records.DataError(f"{path} is not a readable TFRecord file "
+                                    f"({type(e).__name__}): rebuild it with "
+                                    f"data_prep/build_tfrecords.py") from None
+        if first is None:
+            continue
+        try:
+            ex = tf.io.parse_single_example(first, spec)
+        except tf.errors.InvalidArgumentError:
+            raise records.DataError(f"{path} does not hold pre-training examples with int64 "
+                                    f"{list(records.FEATURES)}: build it with "
+                                    f"data_prep/build_tfrecords.py") from None
+        length = int(tf.shape(ex["input_ids"].values)[0])
+        if length != max_seq_length:
+            raise records.DataError(f"{path} holds examples of length {length} but the model "
+                                    f"config has max_seq_length={max_seq_length}: pass "
+                                    f"--max_seq_length={length} or rebuild the data")
+
+
+def make_dataset(files: list[str], batch_size: int, max_seq_length: int, seed: int,
+                 shuffle_buffer: int = 10000, input_context: tf.distribute.InputContext = None
+                 ) -> tf.data.Dataset:
+    """Endless, deterministic (given seed) stream of batches of `batch_size` examples.
+
+    Each example carries `example_index`, its position in the stream (unique over
+    input pipelines), from which the objective derives its random draws.
+    """
+    num_pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        num_pipelines = input_context.num_input_pipelines
+        pipeline_id = input_context.input_pipeline_id
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    shard_files = num_pipelines > 1 and len(files) >= num_pipelines
+    if shard_files:
+        ds = ds.shard(num_pipelines, pipeline_id)
+    ds = ds.repeat().shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+                       block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if num_pipelines > 1 and not shard_files:
+        ds = ds.shard(num_pipelines, pipeline_id)
+    ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
+    ds = ds.enumerate()
+    features = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64)
+                for name in records.FEATURES}
+
+    def parse(index, serialized):
+        parsed = tf.io.parse_example(serialized, features)
+        out = {k: tf.cast(v, tf.int32) for k, v in parsed.items()}
+        out["example_index"] = index * num_pipelines + pipeline_id
+        return out
+
+    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,121 @@
+"""Building blocks: exact GELU, the shared embeddings, an encoder, the two heads."""
+from __future__ import annotations
+
+import keras
+import keras_hub
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="electra_tf")
+def gelu_exact(x):
+    """erf GELU, as the original (keras-hub's models default to the tanh approximation)."""
+    return keras.activations.gelu(x, approximate=False)
+
+
+def initializer(config):
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+class ElectraEmbeddings(keras.layers.Layer):
+    """Word + position + segment embeddings -> LayerNorm -> dropout.
+
+    One instance is shared by the generator and the discriminator; the word
+    table also serves as the generator's (tied) output softmax.
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        init = initializer(config)
+        self.word_embeddings = keras_hub.layers.ReversibleEmbedding(
+            config.vocab_size, config.embedding_size, tie_weights=True,
+            embeddings_initializer=init, name="word_embeddings")
+        self.position_embeddings = keras_hub.layers.PositionEmbedding(
+            config.max_position_embeddings, initializer=init, name="position_embeddings")
+        self.token_type_embeddings = keras.layers.Embedding(
+            config.type_vocab_size, config.embedding_size, embeddings_initializer=init,
+            name="token_type_embeddings")
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=config.layer_norm_epsilon, name="layer_norm")
+        self.dropout = keras.layers.Dropout(config.hidden_dropout)
+        self.embedding_size = config.embedding_size
+
+    def build(self, input_shape):
+        self.word_embeddings.build(input_shape)
+        self.position_embeddings.build(tuple(input_shape) + (self.embedding_size,))
+        self.token_type_embeddings.build(input_shape)
+        self.layer_norm.build(tuple(input_shape) + (self.embedding_size,))
+        self.built = True
+
+    def call(self, input_ids, segment_ids, training=None):
+        x = self.word_embeddings(input_ids)
+        x = x + self.position_embeddings(x)
+        x = x + self.token_type_embeddings(segment_ids)
+        return self.dropout(self.layer_norm(x), training=training)
+
+
+class ElectraEncoder(keras.layers.Layer):
+    """(shared embeddings) -> embeddings_project (if sizes differ) -> N post-LN blocks."""
+
+    def __init__(self, config, embeddings: ElectraEmbeddings, hidden_size: int,
+                 num_layers: int, num_heads: int, intermediate_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.embeddings = embeddings
+        self.hidden_size = hidden_size
+        self.project = None
+        if hidden_size != config.embedding_size:
+            self.project = keras.layers.Dense(hidden_size, kernel_initializer=initializer(config),
+                                              name="embeddings_project")
+        self.blocks = [
+            keras_hub.layers.TransformerEncoder(
+                intermediate_dim=intermediate_size, num_heads=num_heads,
+                dropout=config.hidden_dropout, activation=gelu_exact,
+                layer_norm_epsilon=config.layer_norm_epsilon,
+                kernel_initializer=initializer(config), normalize_first=False,
+                name=f"layer_{i}")
+            for i in range(num_layers)]
+
+    def build(self, input_shape):
+        if not self.embeddings.built:  # shared: the other network may have built it
+            self.embeddings.build(input_shape)
+        shape = tuple(input_shape) + (self.embeddings.embedding_size,)
+        if self.project is not None:
+            self.project.build(shape)
+        shape = tuple(input_shape) + (self.hidden_size,)
+        for block in self.blocks:
+            block.build(shape)
+        self.built = True
+
+    def call(self, input_ids, segment_ids, input_mask, training=None):
+        x = self.embeddings(input_ids, segment_ids, training=training)
+        if self.project is not None:
+            x = self.project(x)
+        for block in self.blocks:
+            x = block(x, padding_mask=input_mask, training=training)
+        return x
+
+
+class DiscriminatorHead(keras.layers.Layer):
+    """dense(hidden, gelu) -> dense(1): one replaced-token logit per position."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(config.hidden_size, activation=gelu_exact,
+                                        kernel_initializer=initializer(config), name="dense")
+        # The original's second dense uses TF1's default (Glorot uniform) initializer.
+        self.out = keras.layers.Dense(1, name="dense_1")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.out.build(tuple(input_shape[:-1]) + (self.dense.units,))
+        self.built = True
+
+    def call(self, sequence_output):
+        return ops.squeeze(self.out(self.dense(sequence_output)), -1)
+
+
+def generator_head(config, embeddings: ElectraEmbeddings):
+    """MLM head at the masked positions: dense(E, gelu) -> LayerNorm -> tied softmax + bias."""
+    return keras_hub.layers.MaskedLMHead(
+        token_embedding=embeddings.word_embeddings, intermediate_activation=gelu_exact,
+        layer_norm_epsilon=config.layer_norm_epsilon, kernel_initializer=initializer(config),
+        name="generator_predictions")

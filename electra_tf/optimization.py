@@ -1,0 +1,100 @@
+"""The original's optimizer: AdamW without bias correction, its LR schedule, clipping."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr = base * (1 - step / total) ** power * min(1, step / warmup).
+
+    As the original, warmup and decay overlap (the decay starts at step 0) and
+    step 0 has learning rate 0.
+    """
+
+    def __init__(self, learning_rate, total_steps, warmup_steps, power=1.0):
+        self.learning_rate = float(learning_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.power = float(power)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        decay = (1.0 - ops.minimum(step, self.total_steps) / self.total_steps) ** self.power
+        warmup = (ops.minimum(1.0, step / self.warmup_steps) if self.warmup_steps > 0
+                  else ops.ones_like(step))
+        return self.learning_rate * decay * warmup
+
+    def get_config(self):
+        return dict(learning_rate=self.learning_rate, total_steps=self.total_steps,
+                    warmup_steps=self.warmup_steps, power=self.power)
+
+
+def uses_weight_decay(variable) -> bool:
+    """The original excludes LayerNorm parameters and biases from weight decay."""
+    path = variable.path.lower()
+    return not ("layer_norm" in path or "layernorm" in path or path.endswith("bias"))
+
+
+class AdamWeightDecay(keras.optimizers.Optimizer):
+    """The original's AdamWeightDecayOptimizer (no bias correction).
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+    w -= lr * (m / (sqrt(v) + eps) + wd * w)     (wd only where uses_weight_decay)
+
+    Gradients reaching apply() must already be summed over replicas and clipped:
+    the trainer all-reduces, clips by global norm and then applies, so this
+    optimizer does not all-reduce again.
+    """
+
+    def __init__(self, learning_rate, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-6, name="adam_weight_decay", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.weight_decay_rate = weight_decay_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._m, self._v = self.add_optimizer_variables(var_list, ["adam_m", "adam_v"])
+        self._decay = [uses_weight_decay(v) for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        m, v = self._m[index], self._v[index]
+        g = ops.cast(gradient, variable.dtype)
+        lr = ops.cast(learning_rate, variable.dtype)
+        self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
+        self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * ops.square(g))
+        update = m / (ops.sqrt(v) + self.epsilon)
+        if self.weight_decay_rate > 0 and self._decay[index]:
+            update = update + self.weight_decay_rate * variable
+        self.assign_sub(variable, lr * update)
+
+    # The trainer already summed gradients over replicas (tf.distribute only).
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(weight_decay_rate=self.weight_decay_rate, beta_1=self.beta_1,
+                      beta_2=self.beta_2, epsilon=self.epsilon)
+        return config
+
+
+def clip_by_global_norm(grads, clip_norm):
+    """(clipped grads, global norm), like tf.clip_by_global_norm."""
+    norm = ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads))
+    scale = clip_norm / ops.maximum(norm, clip_norm)
+    return [g * ops.cast(scale, g.dtype) for g in grads], norm
+
+
+def create_optimizer(config):
+    schedule = WarmupLinearDecay(config.learning_rate, config.num_train_steps,
+                                 config.num_warmup_steps, config.lr_decay_power)
+    return AdamWeightDecay(schedule, weight_decay_rate=config.weight_decay,
+                           beta_1=config.adam_beta_1, beta_2=config.adam_beta_2,
+                           epsilon=config.adam_epsilon)

@@ -1,0 +1,291 @@
+"""The pre-training loop: tf.distribute, accumulation, checkpoints/resume, TensorBoard."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from electra_tf import objectives, optimization
+from electra_tf.configs import ElectraConfig
+from electra_tf.data import input_pipeline
+from electra_tf.model.pretraining import ElectraPretrainingModel
+
+LOSS_EPS = 1e-6  # the original's denominators: sum(weights) + 1e-6
+FLOAT16_LOSS_SCALE = 2.0 ** 12
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, ...); the message says where and why."""
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    model_dir: str
+    seed: int = 1234
+    save_every: int = 1000
+    keep_checkpoints: int = 5
+    log_every: int = 100
+    example_every: int = 1000
+    jit_compile: bool = False
+    mixed_precision: str = "none"
+    shuffle_buffer: int = 10000
+    progress: bool = True
+    kill_at_step: int | None = None  # testing: SIGKILL self after this step
+
+
+def _split(prepared, k: int, i: int):
+    """Micro-batch i of k of a prepared batch (a dataclass of [B, ...] tensors)."""
+    fields = {}
+    for f in dataclasses.fields(prepared):
+        value = getattr(prepared, f.name)
+        size = tf.shape(value)[0] // k
+        fields[f.name] = value[i * size:(i + 1) * size]
+    return type(prepared)(**fields)
+
+
+class Trainer:
+    def __init__(self, config: ElectraConfig, strategy: tf.distribute.Strategy,
+                 data_files: list[str], special, vocab_file: str | None,
+                 options: TrainOptions):
+        self.config = config
+        self.strategy = strategy
+        self.options = options
+        self.special = special
+        self.vocab_file = vocab_file
+        self.data_files = data_files
+        self.num_replicas = strategy.num_replicas_in_sync
+        batch, k = config.train_batch_size, config.gradient_accumulation_steps
+        if batch % (self.num_replicas * k):
+            raise ValueError(f"--batch_size={batch} must be divisible by replicas "
+                             f"({self.num_replicas}) x gradient_accumulation_steps ({k})")
+        self.per_replica_batch = batch // self.num_replicas
+        self.objective = objectives.get_objective(config, special)
+        with strategy.scope():
+            self.model = ElectraPretrainingModel(config)
+            self.model.build()
+            self.optimizer = optimization.create_optimizer(config)
+            self.optimizer.build(self.model.trainable_variables)
+        self.iterator = None  # made after restore(): it starts at the restored step
+        # The data position is the step: the input stream is a deterministic function
+        # of (files, seed), so a resumed run skips the batches already consumed.
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(options.model_dir, "checkpoints"),
+            max_to_keep=options.keep_checkpoints)
+        self._grad_fn = tf.function(self._grad_fn_impl, jit_compile=options.jit_compile)
+        self._loop = tf.function(self._loop_impl)
+        self._sample_batch = None
+
+    # ------------------------------------------------------------------ data
+    def _dataset_fn(self, ctx: tf.distribute.InputContext):
+        ds = input_pipeline.make_dataset(
+            self.data_files, ctx.get_per_replica_batch_size(self.config.train_batch_size),
+            self.config.max_seq_length, self.options.seed, self.options.shuffle_buffer, ctx)
+        batches_per_step = self.num_replicas // ctx.num_input_pipelines
+        return ds.skip(self._start_step * batches_per_step)
+
+    def _make_iterator(self):
+        self._start_step = self.step
+        dataset = self.strategy.distribute_datasets_from_function(self._dataset_fn)
+        self.iterator = iter(dataset)
+
+    # ------------------------------------------------------------------ step
+    def _grad_fn_impl(self, micro_fields, dens):
+        micro = self._prepared_type(**micro_fields)  # tf.function takes dicts, not dataclasses
+        variables = self.model.trainable_variables
+        fp16 = self.options.mixed_precision == "mixed_float16"
+        with tf.GradientTape() as tape:
+            terms, sums, _ = self.objective.loss_terms(self.model, micro, self.options.seed,
+                                                       training=True)
+            loss = tf.add_n([weight * num / (dens[name] + LOSS_EPS)
+                             for name, (weight, num, _) in terms.items()])
+            scaled = loss * FLOAT16_LOSS_SCALE if fp16 else loss
+        grads = tape.gradient(scaled, variables)
+        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                 for g, v in zip(grads, variables)]
+        if fp16:
+            grads = [g / FLOAT16_LOSS_SCALE for g in grads]
+        sums = dict(sums, loss=loss)
+        return grads, sums
+
+    def replica_step(self, batch):
+        """One optimisation step on this replica's share of the global batch."""
+        ctx = tf.distribute.get_replica_context()
+        prepared = self.objective.prepare(batch, self.options.seed)
+        dens = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                              self.objective.denominators(prepared))
+        k = self.config.gradient_accumulation_steps
+        self._prepared_type = type(prepared)
+        grads, sums = None, None
+        for i in range(k):
+            micro = _split(prepared, k, i) if k > 1 else prepared
+            g, s = self._grad_fn(dict(vars(micro)), dens)
+            grads = g if grads is None else [a + b for a, b in zip(grads, g)]
+            sums = s if sums is None else {n: sums[n] + s[n] for n in sums}
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, norm = optimization.clip_by_global_norm(grads, self.config.clip_norm)
+        self.optimizer.apply(grads, self.model.trainable_variables)
+        sums["grad_norm"] = norm / self.num_replicas  # summed over replicas below
+        return sums
+
+    def _loop_impl(self, num_steps):
+        """num_steps optimisation steps in one graph; returns summed metrics and the
+        first step (0-based in this loop) whose loss was not finite, or -1."""
+        def one_step():
+            per_replica = self.strategy.run(self.replica_step, args=(next(self.iterator),))
+            sums = {n: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                    for n, v in per_replica.items()}
+            return sums, tf.logical_not(tf.math.is_finite(sums["loss"]))
+
+        acc, bad = one_step()
+        first_bad = tf.where(bad, tf.constant(0, tf.int64), tf.constant(-1, tf.int64))
+        for i in tf.range(tf.constant(1, tf.int64), tf.cast(num_steps, tf.int64)):
+            sums, bad = one_step()
+            acc = {n: acc[n] + sums[n] for n in acc}
+            first_bad = tf.where(tf.logical_and(bad, first_bad < 0), i, first_bad)
+        return acc, first_bad
+
+    # ------------------------------------------------------------------ run
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def restore(self) -> int:
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            print(f"resumed from {latest} at step {self.step}", flush=True)
+        return self.step
+
+    def init_from(self, path: str) -> None:
+        """Initialises the model weights (not the optimizer) from another checkpoint."""
+        tf.train.Checkpoint(model=self.model).restore(path).expect_partial()
+
+    def train(self, num_steps: int | None = None) -> dict:
+        cfg, opts = self.config, self.options
+        total = cfg.num_train_steps if num_steps is None else num_steps
+        os.makedirs(opts.model_dir, exist_ok=True)
+        with open(os.path.join(opts.model_dir, "config.json"), "w") as f:
+            f.write(cfg.to_json())
+        writer = tf.summary.create_file_writer(opts.model_dir)
+        self.restore()
+        self._make_iterator()
+        last = {}
+        interrupted = False
+        previous_handler = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # save on kill too
+        try:
+            while self.step < total:
+                start_step = self.step
+                n = min(opts.log_every - start_step % opts.log_every,
+                        opts.save_every - start_step % opts.save_every, total - start_step)
+                t0 = time.time()
+                sums, first_bad = self._loop(tf.constant(n, tf.int64))
+                elapsed = time.time() - t0
+                sums = {k: v.numpy() for k, v in sums.items()}
+                if int(first_bad) >= 0:
+                    raise TrainingError(
+                        f"loss became NaN/inf at step {start_step + int(first_bad) + 1}; "
+                        f"the last good checkpoint is {self.manager.latest_checkpoint}. Lower "
+                        f"--learning_rate, or use --mixed_precision=mixed_bfloat16 / none")
+                last = self._log(writer, sums, n, elapsed)
+                if opts.kill_at_step is not None and self.step >= opts.kill_at_step:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if self.step % opts.save_every == 0 or self.step >= total:
+                    self.manager.save(checkpoint_number=self.step)
+                if opts.example_every and self.step % opts.example_every == 0:
+                    self._log_example(writer)
+        except KeyboardInterrupt:
+            interrupted = True
+            self.manager.save(checkpoint_number=self.step)
+            print(f"interrupted: saved a checkpoint at step {self.step}; re-run the same "
+                  f"command to continue", flush=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+            writer.flush()
+        if not interrupted and self.step >= total:
+            self.export(os.path.join(opts.model_dir, "discriminator"), "discriminator")
+            self.export(os.path.join(opts.model_dir, "generator"), "generator")
+        return last
+
+    # ------------------------------------------------------------------ logs
+    def _log(self, writer, sums, n, elapsed) -> dict:
+        step = self.step
+        metrics = self.objective.summarize(sums)
+        metrics["loss"] = float(sums["loss"]) / n
+        metrics["grad_norm"] = float(sums["grad_norm"]) / n
+        metrics["learning_rate"] = float(self.optimizer.learning_rate.numpy()) \
+            if not callable(self.optimizer._learning_rate) else \
+            float(self.optimizer._learning_rate(step))
+        metrics["examples_per_second"] = n * self.config.train_batch_size / max(elapsed, 1e-9)
+        with writer.as_default(step=step):
+            for name, value in metrics.items():
+                if np.isfinite(value):
+                    tf.summary.scalar(name, value)
+        if self.options.progress:
+            pct = 100.0 * step / self.config.num_train_steps
+            print(f"step {step} ({pct:.1f}%)  loss {metrics['loss']:.4f}  "
+                  f"mlm {metrics['mlm_loss']:.4f} acc {metrics['mlm_accuracy']:.3f}  "
+                  f"disc {metrics['disc_loss']:.4f} auc {metrics['disc_auc']:.3f}  "
+                  f"lr {metrics['learning_rate']:.2e}  "
+                  f"{metrics['examples_per_second']:.1f} ex/s", flush=True)
+        return metrics
+
+    def _log_example(self, writer) -> None:
+        """A text summary of one corrupted example, replaced tokens marked."""
+        if self.vocab_file is None:
+            return
+        from electra_tf.tokenization import load_vocab
+
+        if self._sample_batch is None:
+            ds = input_pipeline.make_dataset(self.data_files, 1, self.config.max_seq_length,
+                                             self.options.seed, shuffle_buffer=1)
+            self._sample_batch = next(iter(ds))
+            self._vocab = load_vocab(self.vocab_file)
+        prepared = self.objective.prepare(self._sample_batch, self.options.seed + self.step)
+        _, _, aux = self.objective.loss_terms(self.model, prepared,
+                                              self.options.seed + self.step, training=False)
+        text = render_corrupted(np.asarray(prepared.original_ids[0]),
+                                np.asarray(aux["fake_ids"][0]), np.asarray(aux["labels"][0]),
+                                np.asarray(prepared.input_mask[0]), self._vocab)
+        with writer.as_default(step=self.step):
+            tf.summary.text("corrupted_example", text)
+
+    # ------------------------------------------------------------------ export
+    def export(self, directory: str, which: str) -> str:
+        """Writes one network's weights (TF checkpoint), its config and the vocab."""
+        if which == "discriminator":
+            ckpt = tf.train.Checkpoint(embeddings=self.model.embeddings,
+                                       encoder=self.model.discriminator,
+                                       head=self.model.discriminator_head)
+        else:
+            ckpt = tf.train.Checkpoint(embeddings=self.model.embeddings,
+                                       encoder=self.model.generator,
+                                       head=self.model.generator_head)
+        os.makedirs(directory, exist_ok=True)
+        path = ckpt.write(os.path.join(directory, "weights"))
+        with open(os.path.join(directory, "config.json"), "w") as f:
+            json.dump(dict(self.config.to_dict(), network=which), f, indent=2, sort_keys=True)
+        if self.vocab_file:
+            shutil.copyfile(self.vocab_file, os.path.join(directory, "vocab.txt"))
+        print(f"saved the {which} to {directory}", flush=True)
+        return path
+
+
+def render_corrupted(original, fake, labels, mask, vocab) -> str:
+    """Tokens of one example; replaced ones shown as **sampled** (was: original)."""
+    words = []
+    for o, f, lab, m in zip(original, fake, labels, mask):
+        if not m:
+            break
+        if lab:
+            words.append(f"**{vocab[f]}** (was: {vocab[o]})")
+        else:
+            words.append(vocab[f])
+    return " ".join(words)
