@@ -1,0 +1,70 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_VOCAB = os.path.join(ROOT, "..", "shared", "data", "vocab", "vocab.txt")
+
+WORDS = ("the a of and to in is was he she it that his her with as for on by at from "
+         "king queen castle river night day old new man woman house road city war ship "
+         "said came went saw made had were be not but which one all there they this").split()
+TEXT = [
+    "The old king went to the castle by the river.",
+    "She said that the night was old and the day was new.",
+    "A man and a woman came from the city to the house.",
+    "The ship was made in the war, and it went on the river.",
+    "He saw the queen at the castle; she was not there.",
+    "They had one house in the city, which was old.",
+]
+
+
+def write_vocab(path):
+    pieces = ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    chars = list("abcdefghijklmnopqrstuvwxyz.,;'")
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + chars + pieces
+    with open(path, "w") as f:
+        f.write("\n".join(dict.fromkeys(tokens)) + "\n")
+    return path
+
+
+def write_corpus(directory, docs=40, seed=0):
+    import random
+
+    rng = random.Random(seed)
+    os.makedirs(directory, exist_ok=True)
+    for fi in range(2):
+        with open(os.path.join(directory, f"part{fi}.txt"), "w") as f:
+            for _ in range(docs // 2):
+                for _ in range(rng.randint(2, 8)):
+                    f.write(rng.choice(TEXT) + "\n")
+                f.write("\n")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab(tmp_path_factory):
+    return write_vocab(str(tmp_path_factory.mktemp("vocab") / "vocab.txt"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory, tiny_vocab):
+    """A built TFRecord dataset of length-32 examples over the tiny vocab."""
+    from electra_tf.data import prep
+
+    base = tmp_path_factory.mktemp("data")
+    corpus = write_corpus(str(base / "corpus"))
+    out = str(base / "records")
+    prep.build(corpus, out, prep.PrepOptions(vocab=tiny_vocab, max_seq_length=32),
+               num_shards=2, num_workers=1, progress=False)
+    return out
+
+
+def run_cli(args, timeout=300, env=None):
+    """Runs a CLI in a fresh interpreter; returns CompletedProcess (text)."""
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, **(env or {}))
+    return subprocess.run([sys.executable] + args, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=full_env)

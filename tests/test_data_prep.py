@@ -1,0 +1,95 @@
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf.data import prep, records
+from tests.conftest import run_cli, write_corpus
+
+
+def read_all(directory):
+    files = sorted(glob.glob(os.path.join(directory, "*.tfrecord")))
+    spec = {k: tf.io.FixedLenFeature([32], tf.int64) for k in records.FEATURES}
+    out = []
+    for f in files:
+        for rec in tf.data.TFRecordDataset(f):
+            out.append({k: v.numpy().tolist() for k, v in
+                        tf.io.parse_single_example(rec, spec).items()})
+    return out
+
+
+def test_records_are_well_formed(tiny_data, tiny_vocab):
+    meta = json.load(open(os.path.join(tiny_data, "metadata.json")))
+    examples = read_all(tiny_data)
+    assert len(examples) == meta["num_examples"] > 0
+    assert meta["max_seq_length"] == 32 and meta["vocab_size"] == len(open(tiny_vocab).read().split())
+    for ex in examples:
+        n = sum(ex["input_mask"])
+        ids = ex["input_ids"]
+        assert ex["input_mask"] == [1] * n + [0] * (32 - n)
+        assert ids[0] == 2 and ids[n - 1] == 3  # [CLS] ... [SEP]
+        assert all(i == 0 for i in ids[n:])     # padding
+        seps = [i for i in range(n) if ids[i] == 3]
+        assert len(seps) in (1, 2)
+        seg = ex["segment_ids"]
+        assert seg[:seps[0] + 1] == [0] * (seps[0] + 1)
+        assert seg[seps[0] + 1:n] == [1] * (n - seps[0] - 1)
+    counts = json.load(open(os.path.join(tiny_data, records.COUNTS_FILE)))
+    assert sum(counts) == meta["num_tokens"] == sum(sum(e["input_mask"]) for e in examples)
+
+
+def test_same_output_for_any_worker_count(tmp_path, tiny_vocab):
+    corpus = write_corpus(str(tmp_path / "c"), docs=60, seed=3)
+    opts = prep.PrepOptions(vocab=tiny_vocab, max_seq_length=32, seed=7)
+    prep.build(corpus, str(tmp_path / "one"), opts, num_shards=3, num_workers=1,
+               progress=False)
+    prep.build(corpus, str(tmp_path / "two"), opts, num_shards=3, num_workers=2,
+               progress=False)
+    assert read_all(str(tmp_path / "one")) == read_all(str(tmp_path / "two"))
+
+
+def test_chunked_large_file_units(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text(("line one\nline two\n\n") * 1000)
+    units = prep.split_units([str(path)], True, chunk_bytes=1000)
+    assert len(units) > 10
+    assert units[0].start == 0 and units[-1].end == os.path.getsize(path)
+    data = path.read_bytes()
+    for a, b in zip(units, units[1:]):
+        assert a.end == b.start and data[a.end - 2:a.end] == b"\n\n"  # cut at doc breaks
+
+
+def test_cli_refuses_overwrite_and_reports_bad_input(tmp_path, tiny_vocab):
+    corpus = write_corpus(str(tmp_path / "c"), docs=6)
+    out = str(tmp_path / "out")
+    args = ["data_prep/build_tfrecords.py", "--corpus", corpus, "--vocab", tiny_vocab,
+            "--output", out, "--max_seq_length", "32", "--num_workers", "1", "--noprogress"]
+    r = run_cli(args)
+    assert r.returncode == 0, r.stderr
+    assert "examples" in r.stdout
+    r = run_cli(args)
+    assert r.returncode != 0 and "--overwrite" in r.stderr and "Traceback" not in r.stderr
+    assert run_cli(args + ["--overwrite"]).returncode == 0
+    r = run_cli(["data_prep/build_tfrecords.py", "--corpus", str(tmp_path / "nope"),
+                 "--vocab", tiny_vocab, "--output", str(tmp_path / "o2")])
+    assert r.returncode != 0 and "no input text files" in r.stderr
+    r = run_cli(["data_prep/build_tfrecords.py", "--corpus", corpus,
+                 "--vocab", str(tmp_path / "none.txt"), "--output", str(tmp_path / "o3")])
+    assert r.returncode != 0 and "none.txt does not exist" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_build_vocab(tmp_path):
+    corpus = write_corpus(str(tmp_path / "c"), docs=200)
+    out = str(tmp_path / "out")
+    r = run_cli(["data_prep/build_tfrecords.py", "--corpus", corpus, "--build_vocab", "300",
+                 "--output", out, "--max_seq_length", "32", "--num_workers", "1"])
+    assert r.returncode == 0, r.stderr
+    vocab = open(os.path.join(out, "vocab.txt")).read().split("\n")
+    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert "castle" in vocab and "king" in vocab
+    assert np.isfinite(json.load(open(os.path.join(out, "metadata.json")))["num_examples"])
