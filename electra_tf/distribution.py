@@ -17,6 +17,8 @@ def split_cpu(num_devices: int) -> None:
 def make_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.Strategy:
     if name not in STRATEGIES:
         raise ValueError(f"--strategy={name!r}: choose one of {', '.join(STRATEGIES)}")
+    if name == "multi_worker":  # before anything initialises the TF context
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     cpus = tf.config.list_logical_devices("CPU")
     if name == "auto":
@@ -26,8 +28,6 @@ def make_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.S
     if name == "mirrored":
         devices = [d.name for d in (gpus or cpus)]
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)

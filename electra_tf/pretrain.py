@@ -86,10 +86,11 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def build_config():
+def build_config(vocab_size: int):
     from electra_tf.configs import get_config
 
     overrides = parse_overrides(FLAGS.config)
+    overrides.setdefault("vocab_size", vocab_size)  # the vocab file's, unless overridden
     for flag, field in [("train_steps", "num_train_steps"), ("batch_size", "train_batch_size"),
                         ("learning_rate", "learning_rate"), ("max_seq_length", "max_seq_length"),
                         ("warmup_steps", "num_warmup_steps"),
@@ -115,15 +116,19 @@ def run() -> None:
             raise ValueError(f"--{name}={getattr(FLAGS, name)} must be >= 1")
     if FLAGS.num_cpu_devices > 1:
         distribution.split_cpu(FLAGS.num_cpu_devices)
+    # Before any other TF op: multi-worker collectives must be configured at start-up.
+    strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    tf.get_logger().setLevel("ERROR")
+    keras.utils.set_random_seed(FLAGS.seed)  # weight init and dropout streams
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
-    config = build_config()
     files, metadata = records.resolve_data_files(FLAGS.data)
     vocab = FLAGS.vocab or (metadata or {}).get("vocab_file")
     if vocab is None:
         raise ValueError(f"--data={FLAGS.data} has no metadata.json naming its vocab: "
                          f"pass --vocab PATH/vocab.txt")
     vocab_tokens = tokenization.load_vocab(vocab)
+    config = build_config(len(vocab_tokens))
     if len(vocab_tokens) != config.vocab_size:
         raise ValueError(f"vocab {vocab} has {len(vocab_tokens)} tokens but the model config "
                          f"has vocab_size={config.vocab_size}: pass "
@@ -133,7 +138,6 @@ def run() -> None:
     input_pipeline.check_records(files, config.max_seq_length)
     if FLAGS.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
-    strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.tpu)
     print(f"{FLAGS.size} model, {strategy.num_replicas_in_sync} replica(s), "
           f"{len(files)} data file(s), {config.num_train_steps} steps of batch "
           f"{config.train_batch_size}", flush=True)

@@ -60,6 +60,10 @@ class Trainer:
         self.vocab_file = vocab_file
         self.data_files = data_files
         self.num_replicas = strategy.num_replicas_in_sync
+        self.is_chief = _is_chief(strategy)
+        # Multi-worker: every worker must write checkpoints; only the chief's count.
+        self.write_dir = options.model_dir if self.is_chief else os.path.join(
+            options.model_dir, f".worker_{strategy.cluster_resolver.task_id}")
         batch, k = config.train_batch_size, config.gradient_accumulation_steps
         if batch % (self.num_replicas * k):
             raise ValueError(f"--batch_size={batch} must be divisible by replicas "
@@ -74,9 +78,12 @@ class Trainer:
         self.iterator = None  # made after restore(): it starts at the restored step
         # The data position is the step: the input stream is a deterministic function
         # of (files, seed), so a resumed run skips the batches already consumed.
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        # Dropout RNG states are not tracked by Keras' checkpointing; save them too,
+        # so a resumed run draws the same dropout masks as an uninterrupted one.
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              dropout_rng=_seed_states(self.model))
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(options.model_dir, "checkpoints"),
+            self.checkpoint, os.path.join(self.write_dir, "checkpoints"),
             max_to_keep=options.keep_checkpoints)
         self._grad_fn = tf.function(self._grad_fn_impl, jit_compile=options.jit_compile)
         self._loop = tf.function(self._loop_impl)
@@ -170,10 +177,11 @@ class Trainer:
     def train(self, num_steps: int | None = None) -> dict:
         cfg, opts = self.config, self.options
         total = cfg.num_train_steps if num_steps is None else num_steps
-        os.makedirs(opts.model_dir, exist_ok=True)
-        with open(os.path.join(opts.model_dir, "config.json"), "w") as f:
+        os.makedirs(self.write_dir, exist_ok=True)
+        with open(os.path.join(self.write_dir, "config.json"), "w") as f:
             f.write(cfg.to_json())
-        writer = tf.summary.create_file_writer(opts.model_dir)
+        writer = (tf.summary.create_file_writer(opts.model_dir) if self.is_chief
+                  else tf.summary.create_noop_writer())
         self.restore()
         self._make_iterator()
         last = {}
@@ -210,8 +218,8 @@ class Trainer:
             signal.signal(signal.SIGTERM, previous_handler)
             writer.flush()
         if not interrupted and self.step >= total:
-            self.export(os.path.join(opts.model_dir, "discriminator"), "discriminator")
-            self.export(os.path.join(opts.model_dir, "generator"), "generator")
+            self.export(os.path.join(self.write_dir, "discriminator"), "discriminator")
+            self.export(os.path.join(self.write_dir, "generator"), "generator")
         return last
 
     # ------------------------------------------------------------------ logs
@@ -228,7 +236,7 @@ class Trainer:
             for name, value in metrics.items():
                 if np.isfinite(value):
                     tf.summary.scalar(name, value)
-        if self.options.progress:
+        if self.options.progress and self.is_chief:
             pct = 100.0 * step / self.config.num_train_steps
             print(f"step {step} ({pct:.1f}%)  loss {metrics['loss']:.4f}  "
                   f"mlm {metrics['mlm_loss']:.4f} acc {metrics['mlm_accuracy']:.3f}  "
@@ -274,8 +282,27 @@ class Trainer:
             json.dump(dict(self.config.to_dict(), network=which), f, indent=2, sort_keys=True)
         if self.vocab_file:
             shutil.copyfile(self.vocab_file, os.path.join(directory, "vocab.txt"))
-        print(f"saved the {which} to {directory}", flush=True)
+        if self.is_chief:
+            print(f"saved the {which} to {directory}", flush=True)
         return path
+
+
+def _seed_states(model) -> list:
+    states = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        gen = getattr(layer, "seed_generator", None)
+        if gen is not None and hasattr(gen, "state"):
+            states.append(gen.state.value)
+    return states
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and
+                                             resolver.task_id == 0 and
+                                             "chief" not in resolver.cluster_spec().as_dict())
 
 
 def render_corrupted(original, fake, labels, mask, vocab) -> str:

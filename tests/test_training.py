@@ -1,0 +1,165 @@
+"""End-to-end pre-training through the CLI: strategies, resume, TensorBoard, errors."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import ROOT, run_cli
+
+BASE = ["-m", "electra_tf.pretrain", "--size=tiny", "--batch_size=8", "--log_every=2",
+        "--save_every=2", "--example_every=2", "--deterministic", "--noalsologtostderr"]
+NO_DROPOUT = ["--config=hidden_dropout=0", "--config=attention_dropout=0"]
+
+
+def pretrain(data, model_dir, *extra, timeout=300, env=None):
+    r = run_cli(BASE + [f"--data={data}", f"--model_dir={model_dir}"] + list(extra),
+                timeout=timeout, env=env)
+    return r
+
+
+def weights(model_dir):
+    ckpt = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    reader = tf.train.load_checkpoint(ckpt)
+    names = [n for n in reader.get_variable_to_shape_map()
+             if n.startswith("model/") and "OPTIMIZER_SLOT" not in n]
+    return ckpt, {n: reader.get_tensor(n) for n in names}
+
+
+def test_train_exports_and_logs(tiny_data, tmp_path):
+    md = str(tmp_path / "run")
+    r = pretrain(tiny_data, md, "--train_steps=4")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "step 4 (100.0%)" in r.stdout
+    for sub in ("discriminator", "generator"):
+        assert os.path.isfile(os.path.join(md, sub, "weights.index"))
+        assert json.load(open(os.path.join(md, sub, "config.json")))["network"] == sub
+    tags, texts = set(), []
+    for ev in tf.compat.v1.train.summary_iterator(
+            [os.path.join(md, f) for f in os.listdir(md) if "tfevents" in f][0]):
+        for v in ev.summary.value:
+            tags.add(v.tag)
+            if v.tag == "corrupted_example":
+                texts.append(tf.make_ndarray(v.tensor).item().decode())
+    for tag in ("loss", "mlm_loss", "mlm_accuracy", "sampled_mlm_accuracy", "disc_loss",
+                "disc_accuracy", "disc_auc", "replaced_fraction", "learning_rate",
+                "examples_per_second"):
+        assert tag in tags, (tag, tags)
+    assert texts and texts[0].startswith("[CLS]") and "**" in texts[0]
+
+
+def test_mirrored_two_replicas_matches_one_device(tiny_data, tmp_path):
+    a, b = str(tmp_path / "one"), str(tmp_path / "two")
+    ra = pretrain(tiny_data, a, "--train_steps=2", "--strategy=one_device", *NO_DROPOUT)
+    rb = pretrain(tiny_data, b, "--train_steps=2", "--strategy=mirrored",
+                  "--num_cpu_devices=2", *NO_DROPOUT)
+    assert ra.returncode == 0, ra.stderr[-3000:]
+    assert rb.returncode == 0, rb.stderr[-3000:]
+    assert "2 replica(s)" in rb.stdout
+    _, wa = weights(a)
+    _, wb = weights(b)
+    assert wa.keys() == wb.keys()
+    moved = 0
+    for name in wa:
+        np.testing.assert_allclose(wa[name], wb[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    # and training did move the weights (the comparison is not vacuous)
+    init_dir = str(tmp_path / "zero")
+    r0 = pretrain(tiny_data, init_dir, "--train_steps=1", "--config=learning_rate=1e-9",
+                  *NO_DROPOUT)
+    assert r0.returncode == 0
+    _, w0 = weights(init_dir)
+    moved = sum(not np.allclose(w0[n], wa[n]) for n in wa)
+    assert moved > len(wa) // 2
+
+
+def test_gradient_accumulation_matches_full_batch(tiny_data, tmp_path):
+    a, b = str(tmp_path / "full"), str(tmp_path / "accum")
+    assert pretrain(tiny_data, a, "--train_steps=2", *NO_DROPOUT).returncode == 0
+    r = pretrain(tiny_data, b, "--train_steps=2", "--gradient_accumulation_steps=2", *NO_DROPOUT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    _, wa = weights(a)
+    _, wb = weights(b)
+    for name in wa:
+        np.testing.assert_allclose(wa[name], wb[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_resume_after_kill_equals_uninterrupted(tiny_data, tmp_path):
+    full, crashed = str(tmp_path / "full"), str(tmp_path / "crashed")
+    assert pretrain(tiny_data, full, "--train_steps=6").returncode == 0
+    r = pretrain(tiny_data, crashed, "--train_steps=6", "--debug_kill_at_step=3")
+    assert r.returncode == -9  # SIGKILLed after step 3: step-2 checkpoint only
+    ckpt, _ = weights(crashed)
+    assert ckpt.endswith("ckpt-2")
+    r = pretrain(tiny_data, crashed, "--train_steps=6")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed from" in r.stdout and "at step 2" in r.stdout
+    ca, wa = weights(full)
+    cb, wb = weights(crashed)
+    assert ca.endswith("ckpt-6") and cb.endswith("ckpt-6")
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_two_processes(tiny_data, tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    md = str(tmp_path / "mw")
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT,
+                   TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker",
+                                                                      "index": i}}))
+        procs.append(subprocess.Popen(
+            [sys.executable] + BASE + [f"--data={tiny_data}", f"--model_dir={md}",
+                                       "--train_steps=2", "--strategy=multi_worker"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env))
+    outs = []
+    try:
+        for p in procs:
+            outs.append(p.communicate(timeout=240))
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    assert "2 replica(s)" in outs[0][0] and "step 2 (100.0%)" in outs[0][0]
+    ckpt, _ = weights(md)
+    assert ckpt.endswith("ckpt-2")
+
+
+def test_clear_errors(tiny_data, tmp_path):
+    r = pretrain(str(tmp_path / "missing"), str(tmp_path / "m"))
+    assert r.returncode != 0 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    r = pretrain(tiny_data, str(tmp_path / "m"), "--max_seq_length=64")
+    assert "built with max_seq_length=32" in r.stderr and "Traceback" not in r.stderr
+    r = pretrain(tiny_data, str(tmp_path / "m"), "--config=vocab_size=50")
+    assert "has 112 tokens but the model config has vocab_size=50" in r.stderr
+    assert "Traceback" not in r.stderr
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "x.tfrecord").write_bytes(b"this is not a tfrecord at all" * 10)
+    r = pretrain(str(corrupt), str(tmp_path / "m"), "--vocab=" + os.path.join(
+        tiny_data, "..", "..", "vocab0", "vocab.txt"))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    r = pretrain(str(corrupt / "*.tfrecord"), str(tmp_path / "m"),
+                 "--vocab=" + json.load(open(os.path.join(tiny_data, "metadata.json")))[
+                     "vocab_file"])
+    assert "x.tfrecord is not a readable TFRecord" in r.stderr, r.stderr[-2000:]
+    r = pretrain(tiny_data, str(tmp_path / "nan"), "--train_steps=6", "--learning_rate=1e12",
+                 "--config=clip_norm=1e30", "--config=num_warmup_steps=0")
+    assert r.returncode != 0 and "NaN/inf at step" in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
