@@ -21,7 +21,7 @@ import numpy as np
 
 from electra_tf.data import packing, records
 
-CHUNK_BYTES = 4 << 20  # large files are cut into ~4 MB units at document breaks
+CHUNK_BYTES = 1 << 20  # large files are cut into ~1 MB units at document breaks
 TOKENIZE_BATCH = 2048
 
 
@@ -114,14 +114,14 @@ def process_unit(unit: Unit) -> tuple[list[bytes], np.ndarray, int]:
     seed = f"{options.seed}:{os.path.basename(unit.path)}:{unit.start}"
     rng = random.Random(hashlib.sha256(seed.encode()).hexdigest())
     special = tokenizer.special
-    out = []
-    counts = np.zeros(len(tokenizer.vocab), np.int64)
+    out, packed = [], []
     for first, second in packing.pack_lines(ids, options.max_seq_length, rng):
         feats = packing.to_features(first, second, options.max_seq_length,
                                     special.cls, special.sep, special.pad)
-        counts += np.bincount(feats["input_ids"][:sum(feats["input_mask"])],
-                              minlength=len(counts))
+        packed.append(feats["input_ids"][:len(first) + len(second) + (3 if second else 2)])
         out.append(records.encode_example(feats))
+    flat = np.fromiter((t for ex in packed for t in ex), np.int64)
+    counts = np.bincount(flat, minlength=len(tokenizer.vocab))
     return out, counts, unit.end - unit.start
 
 
