@@ -30,38 +30,35 @@ def write_metadata(output_dir: str, metadata: dict) -> None:
         json.dump(dict(metadata, format_version=FORMAT_VERSION), f, indent=2, sort_keys=True)
 
 
+def _read_metadata(directory: str) -> dict | None:
+    meta_path = os.path.join(directory, METADATA_FILE)
+    if not os.path.isfile(meta_path):
+        return None
+    try:
+        with open(meta_path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"{meta_path} is not valid JSON ({e}): re-run "
+                        f"data_prep/build_tfrecords.py --overwrite") from None
+
+
 def resolve_data_files(data: str) -> tuple[list[str], dict | None]:
     """--data (a directory written by build_tfrecords.py, or a glob) -> (files, metadata).
 
     metadata is None where the files do not come with a metadata.json.
     """
     if os.path.isdir(data):
-        meta_path = os.path.join(data, METADATA_FILE)
         files = sorted(glob.glob(os.path.join(data, "*.tfrecord*")))
-        metadata = None
-        if os.path.isfile(meta_path):
-            try:
-                with open(meta_path) as f:
-                    metadata = json.load(f)
-            except (OSError, json.JSONDecodeError) as e:
-                raise DataError(f"{meta_path} is not valid JSON ({e}): re-run "
-                                f"data_prep/build_tfrecords.py --overwrite") from None
         if not files:
             raise DataError(f"data directory {data} holds no *.tfrecord files: build them with "
                             f"python data_prep/build_tfrecords.py --output {data}")
-        return files, metadata
+        return files, _read_metadata(data)
     files = sorted(glob.glob(data))
     if not files:
         hint = "it does not exist" if not any(c in data for c in "*?[") else "no file matches it"
         raise DataError(f"--data={data}: {hint}; pass the output directory of "
                         f"data_prep/build_tfrecords.py or a glob of its TFRecord files")
-    parent = os.path.dirname(files[0])
-    meta_path = os.path.join(parent, METADATA_FILE)
-    metadata = None
-    if os.path.isfile(meta_path):
-        with open(meta_path) as f:
-            metadata = json.load(f)
-    return files, metadata
+    return files, _read_metadata(os.path.dirname(files[0]))
 
 
 def check_metadata(metadata: dict | None, data: str, max_seq_length: int,
