@@ -48,8 +48,10 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     """
 
     def __init__(self, learning_rate, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-6, name="adam_weight_decay", **kwargs):
+                 epsilon=1e-6, lr_multiplier=None, name="adam_weight_decay", **kwargs):
+        """lr_multiplier: optional variable -> float (fine-tuning's layer-wise decay)."""
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.lr_multiplier = lr_multiplier
         self.weight_decay_rate = weight_decay_rate
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -61,12 +63,16 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         super().build(var_list)
         self._m, self._v = self.add_optimizer_variables(var_list, ["adam_m", "adam_v"])
         self._decay = [uses_weight_decay(v) for v in var_list]
+        self._lr_mult = [1.0 if self.lr_multiplier is None else float(self.lr_multiplier(v))
+                         for v in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         m, v = self._m[index], self._v[index]
         g = ops.cast(gradient, variable.dtype)
         lr = ops.cast(learning_rate, variable.dtype)
+        if self._lr_mult[index] != 1.0:
+            lr = lr * self._lr_mult[index]
         self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
         self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * ops.square(g))
         update = m / (ops.sqrt(v) + self.epsilon)

@@ -14,6 +14,7 @@ import tensorflow as tf
 from electra_tf import objectives, optimization
 from electra_tf.configs import ElectraConfig
 from electra_tf.data import input_pipeline
+from electra_tf.model import weights
 from electra_tf.model.pretraining import ElectraPretrainingModel
 
 LOSS_EPS = 1e-6  # the original's denominators: sum(weights) + 1e-6
@@ -80,7 +81,10 @@ class Trainer:
         # of (files, seed), so a resumed run skips the batches already consumed.
         # Dropout RNG states are not tracked by Keras' checkpointing; save them too,
         # so a resumed run draws the same dropout masks as an uninterrupted one.
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+        # `weights` names every model variable explicitly (Keras 3 layers do not expose
+        # all sub-layers to the checkpoint's object graph; see model/weights.py).
+        self.checkpoint = tf.train.Checkpoint(weights=weights.pretraining_weights(self.model),
+                                              optimizer=self.optimizer,
                                               dropout_rng=_seed_states(self.model))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self.write_dir, "checkpoints"),
@@ -171,8 +175,18 @@ class Trainer:
         return self.step
 
     def init_from(self, path: str) -> None:
-        """Initialises the model weights (not the optimizer) from another checkpoint."""
-        tf.train.Checkpoint(model=self.model).restore(path).expect_partial()
+        """Initialises every model weight (not the optimizer) from a checkpoint with
+        pre-training names: a pre-training --model_dir, a .../ckpt-N prefix, or the
+        output of `electra_tf.convert --to=pretraining`."""
+        prefix = path
+        if os.path.isdir(path):
+            prefix = (tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
+                      or (os.path.join(path, "weights")
+                          if os.path.isfile(os.path.join(path, "weights.index")) else None))
+            if prefix is None:
+                raise weights.WeightsError(f"--init_checkpoint={path} holds no checkpoint")
+        weights.assign(weights.pretraining_weights(self.model), weights.read(prefix),
+                       f"--init_checkpoint={path}")
 
     def train(self, num_steps: int | None = None) -> dict:
         cfg, opts = self.config, self.options
@@ -268,16 +282,13 @@ class Trainer:
     # ------------------------------------------------------------------ export
     def export(self, directory: str, which: str) -> str:
         """Writes one network's weights (TF checkpoint), its config and the vocab."""
+        m = self.model
         if which == "discriminator":
-            ckpt = tf.train.Checkpoint(embeddings=self.model.embeddings,
-                                       encoder=self.model.discriminator,
-                                       head=self.model.discriminator_head)
+            named = weights.network_weights(m.embeddings, m.discriminator, m.discriminator_head)
         else:
-            ckpt = tf.train.Checkpoint(embeddings=self.model.embeddings,
-                                       encoder=self.model.generator,
-                                       head=self.model.generator_head)
+            named = weights.network_weights(m.embeddings, m.generator, m.generator_head)
         os.makedirs(directory, exist_ok=True)
-        path = ckpt.write(os.path.join(directory, "weights"))
+        path = weights.write(os.path.join(directory, "weights"), named)
         with open(os.path.join(directory, "config.json"), "w") as f:
             json.dump(dict(self.config.to_dict(), network=which), f, indent=2, sort_keys=True)
         if self.vocab_file:

@@ -1,0 +1,63 @@
+"""Sentence(-pair) examples -> [CLS] A [SEP] (B [SEP]) id arrays, as the original."""
+from __future__ import annotations
+
+import numpy as np
+
+from electra_tf.tokenization import WordPieceTokenizer
+
+TOKENIZE_BATCH = 4096
+
+
+def tokenize_texts(tokenizer: WordPieceTokenizer, texts: list[str]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for i in range(0, len(texts), TOKENIZE_BATCH):
+        out.extend(tokenizer.tokenize_lines(texts[i:i + TOKENIZE_BATCH]))
+    return out
+
+
+def truncate_pair(a: list, b: list, max_length: int) -> None:
+    """In place: pop from the end of the longer sequence (b on ties) until they fit."""
+    while len(a) + len(b) > max_length:
+        if len(a) > len(b):
+            a.pop()
+        else:
+            b.pop()
+
+
+def pack(a: list[int], b: list[int] | None, max_seq_length: int, cls: int, sep: int):
+    """(input_ids, input_mask, segment_ids) padded with 0 to max_seq_length."""
+    a = list(a)
+    if b is not None:
+        b = list(b)
+        truncate_pair(a, b, max_seq_length - 3)
+    else:
+        a = a[:max_seq_length - 2]
+    ids = [cls] + a + [sep]
+    seg = [0] * len(ids)
+    if b is not None:
+        ids += b + [sep]
+        seg += [1] * (len(b) + 1)
+    mask = [1] * len(ids)
+    pad = max_seq_length - len(ids)
+    return ids + [0] * pad, mask + [0] * pad, seg + [0] * pad
+
+
+def featurize(examples, tokenizer: WordPieceTokenizer, max_seq_length: int,
+              regression: bool = False) -> dict[str, np.ndarray]:
+    """Features of GLUE examples: input_ids/input_mask/segment_ids [N, L] int32 and
+    label [N] (int32 class ids, float32 for regression; 0 for unlabelled test rows)."""
+    tok_a = tokenize_texts(tokenizer, [e.text_a for e in examples])
+    has_b = [e.text_b is not None for e in examples]
+    tok_b_list = tokenize_texts(tokenizer, [e.text_b for e in examples if e.text_b is not None])
+    tok_b = iter(tok_b_list)
+    cls, sep = tokenizer.special.cls, tokenizer.special.sep
+    n = len(examples)
+    ids = np.zeros((n, max_seq_length), np.int32)
+    mask = np.zeros((n, max_seq_length), np.int32)
+    seg = np.zeros((n, max_seq_length), np.int32)
+    for i, a in enumerate(tok_a):
+        b = next(tok_b) if has_b[i] else None
+        ids[i], mask[i], seg[i] = pack(a, b, max_seq_length, cls, sep)
+    labels = np.array([0 if e.label is None else e.label for e in examples],
+                      np.float32 if regression else np.int32)
+    return {"input_ids": ids, "input_mask": mask, "segment_ids": seg, "label": labels}

@@ -1,0 +1,104 @@
+"""Task heads on the discriminator's hidden states, as the original's fine-tuning code.
+
+Both heads use Keras' default (Glorot uniform) initialisation, like the
+original's `tf.layers.dense` calls; there is no pooler: the sentence
+representation is the raw [CLS] hidden state.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from electra_tf.model.layers import gelu_exact
+
+NEG = 1000.0  # the original masks logits with 1000 * (mask - 1)
+
+
+class ClassificationHead(keras.layers.Layer):
+    """dropout(0.1) -> dense(num_outputs) on the [CLS] hidden state."""
+
+    def __init__(self, num_outputs: int, dropout: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_outputs = num_outputs
+        self.dropout = keras.layers.Dropout(dropout)
+        self.dense = keras.layers.Dense(num_outputs, name="output")
+
+    def build(self, input_shape):
+        self.dense.build((input_shape[0], input_shape[-1]))
+        self.built = True
+
+    def call(self, hidden, training=None):
+        cls = hidden[:, 0]
+        return ops.cast(self.dense(self.dropout(cls, training=training)), "float32")
+
+
+class SquadHead(keras.layers.Layer):
+    """Start logits; end logits conditioned on the start representation; optional
+    answerability classifier (SQuAD 2.0), as the original's joint prediction.
+
+    Training (start_positions given): the end logits use the gold start
+    (teacher forcing). Inference: the top `beam_size` starts, and for each the
+    top `beam_size` ends, as log-probabilities.
+    """
+
+    def __init__(self, beam_size: int = 20, answerable: bool = False, hidden_units: int = 512,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.beam_size = beam_size
+        self.answerable = answerable
+        self.start_dense = keras.layers.Dense(1, name="start_logits")
+        self.end_hidden = keras.layers.Dense(hidden_units, activation=gelu_exact,
+                                             name="qa_hidden")
+        self.end_dense = keras.layers.Dense(1, name="qa_logits")
+        if answerable:
+            self.answer_hidden = keras.layers.Dense(hidden_units, activation=gelu_exact,
+                                                    name="answerable_hidden")
+            self.answer_dense = keras.layers.Dense(1, name="answerable_logit")
+
+    def build(self, input_shape):
+        hidden = input_shape[-1]
+        self.start_dense.build((None, hidden))
+        self.end_hidden.build((None, 2 * hidden))
+        self.end_dense.build((None, self.end_hidden.units))
+        if self.answerable:
+            self.answer_hidden.build((None, 2 * hidden))
+            self.answer_dense.build((None, self.answer_hidden.units))
+        self.built = True
+
+    def _end_logits(self, start_features, end_features):
+        x = ops.concatenate([start_features, end_features], axis=-1)
+        return ops.squeeze(self.end_dense(self.end_hidden(x)), -1)
+
+    def call(self, hidden, input_mask, segment_ids, start_positions=None):
+        hidden = ops.cast(hidden, "float32")
+        length = ops.shape(hidden)[1]
+        # Answers lie in the context (segment 1) or at [CLS] (no answer).
+        answer_mask = (ops.cast(input_mask, "float32") * ops.cast(segment_ids, "float32")
+                       + ops.one_hot(0, length))
+        penalty = NEG * (answer_mask - 1.0)
+        start_logits = ops.squeeze(self.start_dense(hidden), -1) + penalty
+        out = {"start_logits": start_logits}
+        if start_positions is not None:
+            pick = ops.one_hot(start_positions, length)  # [B, L]
+            start_feat = ops.sum(pick[:, :, None] * hidden, axis=1)  # [B, H]
+            start_feat = ops.broadcast_to(start_feat[:, None, :], ops.shape(hidden))
+            out["end_logits"] = self._end_logits(start_feat, hidden) + penalty
+        else:
+            start_log_probs = ops.log_softmax(start_logits, axis=-1)
+            top_start_lp, top_start = ops.top_k(start_log_probs, k=self.beam_size)
+            pick = ops.one_hot(top_start, length)  # [B, K, L]
+            start_feat = ops.einsum("bkl,blh->bkh", pick, hidden)
+            shape = (ops.shape(hidden)[0], self.beam_size, length, ops.shape(hidden)[2])
+            start_feat = ops.broadcast_to(start_feat[:, :, None, :], shape)
+            end_feat = ops.broadcast_to(hidden[:, None, :, :], shape)
+            end_logits = self._end_logits(start_feat, end_feat) + penalty[:, None, :]
+            top_end_lp, top_end = ops.top_k(ops.log_softmax(end_logits, axis=-1),
+                                            k=self.beam_size)
+            out.update(start_top_log_probs=top_start_lp, start_top_index=top_start,
+                       end_top_log_probs=top_end_lp, end_top_index=top_end)
+        if self.answerable:
+            start_p = ops.softmax(start_logits, axis=-1)
+            start_feature = ops.sum(start_p[:, :, None] * hidden, axis=1)
+            x = ops.concatenate([hidden[:, 0], start_feature], axis=-1)
+            out["answerable_logit"] = ops.squeeze(self.answer_dense(self.answer_hidden(x)), -1)
+        return out

@@ -1,0 +1,153 @@
+"""A task-agnostic fine-tuning loop (tf.distribute, mixed precision, TensorBoard) and
+batched prediction. Tasks supply a model, features and a per-example loss."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from electra_tf import optimization
+from finetune import layerwise_lr
+
+FLOAT16_LOSS_SCALE = 2.0 ** 12
+
+
+class FinetuneError(RuntimeError):
+    """Fine-tuning cannot go on; the message says why."""
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    learning_rate: float
+    layer_decay: float
+    layer_decay_mode: str = "paper"
+    weight_decay: float = 0.0
+    warmup_proportion: float = 0.1
+    batch_size: int = 32
+    epochs: float = 3.0
+    seed: int = 0
+    clip_norm: float = 1.0
+    mixed_precision: str = "none"
+    log_every: int = 50
+    progress: bool = True
+
+
+def num_train_steps(num_examples: int, batch_size: int, epochs: float) -> int:
+    """As the original: int(examples / batch * epochs), full batches only."""
+    return int(num_examples / batch_size * epochs)
+
+
+def make_optimizer(model, opts: TrainOptions, total_steps: int):
+    schedule = optimization.WarmupLinearDecay(
+        opts.learning_rate, total_steps, int(round(opts.warmup_proportion * total_steps)))
+    mult = (layerwise_lr.multiplier_fn(model, opts.layer_decay, opts.layer_decay_mode)
+            if opts.layer_decay != 1.0 else None)
+    return optimization.AdamWeightDecay(schedule, weight_decay_rate=opts.weight_decay,
+                                        lr_multiplier=mult)
+
+
+def train(model, features: dict[str, np.ndarray], loss_fn, opts: TrainOptions,
+          strategy: tf.distribute.Strategy, writer=None, label: str = "") -> dict:
+    """Fine-tunes `model` in place; returns {"steps", "loss", "seconds"}.
+
+    loss_fn(outputs, batch) -> [B] per-example losses (float32). The step loss is
+    their sum over the global batch divided by the global batch size.
+    """
+    n = len(next(iter(features.values())))
+    total = num_train_steps(n, opts.batch_size, opts.epochs)
+    if total < 1:
+        raise FinetuneError(f"{n} training examples give no full batch of {opts.batch_size} in "
+                            f"{opts.epochs} epoch(s): lower --batch_size or add data")
+    replicas = strategy.num_replicas_in_sync
+    if opts.batch_size % replicas:
+        raise FinetuneError(f"--batch_size={opts.batch_size} must be divisible by the "
+                            f"{replicas} replicas")
+    with strategy.scope():
+        optimizer = make_optimizer(model, opts, total)
+        optimizer.build(model.trainable_variables)
+    ds = tf.data.Dataset.from_tensor_slices(features)
+    ds = ds.shuffle(n, seed=opts.seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(opts.batch_size, drop_remainder=True).prefetch(2)  # `total` are read
+    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    fp16 = opts.mixed_precision == "mixed_float16"
+    variables = model.trainable_variables
+
+    def replica_step(batch):
+        ctx = tf.distribute.get_replica_context()
+        with tf.GradientTape() as tape:
+            outputs = model(batch, training=True)
+            loss = tf.reduce_sum(loss_fn(outputs, batch)) / opts.batch_size
+            scaled = loss * FLOAT16_LOSS_SCALE if fp16 else loss
+        grads = tape.gradient(scaled, variables)
+        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                 for g, v in zip(grads, variables)]
+        if fp16:
+            grads = [g / FLOAT16_LOSS_SCALE for g in grads]
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, _ = optimization.clip_by_global_norm(grads, opts.clip_norm)
+        optimizer.apply(grads, variables)
+        return loss
+
+    @tf.function
+    def step(batch):
+        per_replica = strategy.run(replica_step, args=(batch,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=f"fine-tune{label}", disable=not opts.progress,
+               file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+    t0, running, last = time.time(), [], float("nan")
+    for i in range(total):
+        loss = float(step(next(iterator)))
+        if not math.isfinite(loss):
+            raise FinetuneError(f"loss became NaN/inf at step {i + 1}: lower --learning_rate "
+                                f"or use --mixed_precision=none")
+        running.append(loss)
+        bar.update(1)
+        if (i + 1) % opts.log_every == 0 or i + 1 == total:
+            last = float(np.mean(running))
+            running = []
+            bar.set_postfix(loss=f"{last:.4f}")
+            if writer is not None:
+                with writer.as_default(step=i + 1):
+                    tf.summary.scalar("train/loss", last)
+                    tf.summary.scalar("train/learning_rate",
+                                      float(optimizer._learning_rate(i + 1)))
+    bar.close()
+    return {"steps": total, "loss": last, "seconds": time.time() - t0}
+
+
+def predict(model, features: dict[str, np.ndarray], strategy: tf.distribute.Strategy,
+            batch_size: int = 64) -> dict[str, np.ndarray]:
+    """model(batch, training=False) over every example, in order (the last batch is
+    padded and the padding dropped)."""
+    n = len(next(iter(features.values())))
+    replicas = strategy.num_replicas_in_sync
+    batch_size = max(replicas, batch_size - batch_size % replicas)
+    pad = (-n) % batch_size
+    padded = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) if pad else v
+              for k, v in features.items()}
+    # repeat(): the iterator never hits end-of-sequence (which TF logs noisily)
+    ds = tf.data.Dataset.from_tensor_slices(padded).batch(batch_size).repeat()
+    inputs = ("input_ids", "input_mask", "segment_ids")
+
+    @tf.function
+    def step(batch):
+        return strategy.run(lambda b: model({k: b[k] for k in inputs}, training=False),
+                            args=(batch,))
+
+    chunks: dict[str, list] = {}
+    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    for _ in range((n + pad) // batch_size):
+        out = step(next(iterator))
+        if not isinstance(out, dict):
+            out = {"output": out}
+        for k, v in out.items():
+            chunks.setdefault(k, []).extend(
+                np.asarray(t) for t in strategy.experimental_local_results(v))
+    return {k: np.concatenate(v)[:n] for k, v in chunks.items()}
