@@ -194,6 +194,8 @@ class Trainer:
         os.makedirs(self.write_dir, exist_ok=True)
         with open(os.path.join(self.write_dir, "config.json"), "w") as f:
             f.write(cfg.to_json())
+        if self.vocab_file and self.is_chief:  # fine-tuning from --model_dir finds it here
+            shutil.copyfile(self.vocab_file, os.path.join(self.write_dir, "vocab.txt"))
         writer = (tf.summary.create_file_writer(opts.model_dir) if self.is_chief
                   else tf.summary.create_noop_writer())
         self.restore()

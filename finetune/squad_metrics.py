@@ -90,8 +90,8 @@ def evaluate_v2(dataset: list[dict], predictions: dict[str, str],
         for para in article["paragraphs"]:
             for qa in para["qas"]:
                 qid = qa["id"]
+                has_ans[qid] = bool(qa["answers"])  # as the official script (unnormalised)
                 golds = [a["text"] for a in qa["answers"] if normalize_answer(a["text"])]
-                has_ans[qid] = bool(golds)
                 if not golds:
                     golds = [""]
                 if qid not in predictions:

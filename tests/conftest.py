@@ -68,3 +68,24 @@ def run_cli(args, timeout=300, env=None):
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, **(env or {}))
     return subprocess.run([sys.executable] + args, capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=full_env)
+
+
+@pytest.fixture(scope="session")
+def trained_pretrainer(tmp_path_factory, tiny_data, tiny_vocab):
+    """(Trainer, model_dir): a tiny pre-training run of 2 steps, exported and checkpointed."""
+    import tensorflow as tf
+
+    from electra_tf.configs import get_config
+    from electra_tf.data.records import resolve_data_files
+    from electra_tf.tokenization import load_vocab, special_ids
+    from electra_tf.trainer import TrainOptions, Trainer
+
+    model_dir = str(tmp_path_factory.mktemp("pretrain"))
+    vocab = load_vocab(tiny_vocab)
+    config = get_config("tiny", vocab_size=len(vocab), num_train_steps=2, num_warmup_steps=1)
+    files, _ = resolve_data_files(tiny_data)
+    trainer = Trainer(config, tf.distribute.get_strategy(), files, special_ids(vocab),
+                      tiny_vocab, TrainOptions(model_dir=model_dir, save_every=2, log_every=1,
+                                               example_every=0, progress=False))
+    trainer.train()
+    return trainer, model_dir

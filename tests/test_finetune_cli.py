@@ -1,0 +1,136 @@
+"""python -m finetune.run end to end on tiny fixtures: GLUE (classification and
+regression, several seeds, test predictions), SQuAD 2.0, and clear errors."""
+import json
+import os
+import random
+
+import pytest
+
+from conftest import TEXT, run_cli
+
+
+def write_glue(directory, task, n_train=48, n_dev=12, seed=0):
+    rng = random.Random(seed)
+    os.makedirs(directory, exist_ok=True)
+    if task == "rte":
+        labels = ["entailment", "not_entailment"]
+        head, test_head = "index\tsentence1\tsentence2\tlabel\n", "index\tsentence1\tsentence2\n"
+        row = lambda i, a, b: f"{i}\t{a}\t{b}\t{labels[(len(a) + len(b)) % 2]}\n"
+        test_row = lambda i, a, b: f"{i}\t{a}\t{b}\n"
+    else:  # sts-b: 10 columns, score last
+        head = ("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\t"
+                "sentence2\tscore\n")
+        test_head = head.replace("\tscore", "")
+        row = lambda i, a, b: f"{i}\tg\tf\t2012\t{i}\tn\tn\t{a}\t{b}\t{(len(a) % 6) * 0.8:.3f}\n"
+        test_row = lambda i, a, b: f"{i}\tg\tf\t2012\t{i}\tn\tn\t{a}\t{b}\n"
+    for split, n in (("train", n_train), ("dev", n_dev), ("test", 7)):
+        with open(os.path.join(directory, f"{split}.tsv"), "w") as f:
+            f.write(test_head if split == "test" else head)
+            for i in range(n):
+                a, b = rng.choice(TEXT), rng.choice(TEXT)
+                f.write(test_row(i, a, b) if split == "test" else row(i, a, b))
+    return directory
+
+
+def finetune(args, timeout=400):
+    result = run_cli(["-m", "finetune.run", "--progress=false", "--batch_size=8",
+                      "--max_seq_length=32"] + args, timeout=timeout)
+    return result
+
+
+def test_glue_two_seeds_median_submission_and_tensorboard(tmp_path, trained_pretrainer):
+    _, model_dir = trained_pretrainer
+    data = write_glue(str(tmp_path / "RTE"), "rte")
+    out = str(tmp_path / "out")
+    r = finetune(["--task=rte", f"--data_dir={data}", f"--init_checkpoint={model_dir}/discriminator",
+                  f"--output_dir={out}", "--num_runs=2", "--epochs=1", "--predict_test"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    results = json.load(open(os.path.join(out, "results.json")))
+    accs = [run["metrics"]["dev/accuracy"] for run in results["runs"]]
+    assert len(accs) == 2 and results["median"]["dev/accuracy"] == pytest.approx(sum(accs) / 2)
+    assert all(0 <= a <= 100 and (a * 12 / 100) == pytest.approx(round(a * 12 / 100))
+               for a in accs)  # accuracy over 12 dev rows
+    assert [run["seed"] for run in results["runs"]] == [0, 1]
+    # paper recipe for a small-or-smaller model: lr 3e-4, layer decay 0.8, no weight decay
+    assert results["options"]["learning_rate"] == 3e-4
+    assert results["options"]["layer_decay"] == 0.8
+    assert results["options"]["weight_decay"] == 0.0
+    assert results["runs"][0]["steps"] == 48 // 8  # one epoch of full batches
+    assert "**median**" in open(os.path.join(out, "results.md")).read()
+    lines = open(os.path.join(out, "run_1", "submission", "RTE.tsv")).read().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 8
+    assert all(l.split("\t")[1] in ("entailment", "not_entailment") for l in lines[1:])
+    assert [l.split("\t")[0] for l in lines[1:]] == [str(i) for i in range(7)]
+    for i in range(2):
+        assert any(f.startswith("events.out.tfevents")
+                   for f in os.listdir(os.path.join(out, f"run_{i}")))
+
+
+def test_regression_task_code_recipe_under_mirrored(tmp_path, trained_pretrainer):
+    _, model_dir = trained_pretrainer
+    data = write_glue(str(tmp_path / "STS-B"), "sts-b", n_train=16)
+    out = str(tmp_path / "out")
+    r = finetune(["--task=sts-b", f"--data_dir={data}", f"--init_checkpoint={model_dir}",
+                  f"--output_dir={out}", "--epochs=1", "--recipe=code", "--predict_test",
+                  "--strategy=mirrored", "--num_cpu_devices=2"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 replica(s)" in r.stdout
+    results = json.load(open(os.path.join(out, "results.json")))
+    assert set(results["median"]) == {"dev/spearman", "dev/pearson"}
+    assert results["options"]["weight_decay"] == 0.01 and results["options"]["learning_rate"] == 1e-4
+    assert results["runs"][0]["steps"] == 32 // 8  # 16 rows doubled (swapped pairs)
+    scores = [float(l.split("\t")[1]) for l in
+              open(os.path.join(out, "run_0", "submission", "STS-B.tsv")).read().splitlines()[1:]]
+    assert len(scores) == 7 and all(0.0 <= s <= 5.0 for s in scores)
+
+
+def test_squad_v2_writes_official_files(tmp_path, trained_pretrainer):
+    _, model_dir = trained_pretrainer
+    qas = []
+    for i, sent in enumerate(TEXT[:4]):
+        word = sent.split()[2]
+        qas.append({"id": f"a{i}", "question": "which one was old", "is_impossible": False,
+                    "answers": [{"text": word, "answer_start": " ".join(TEXT).index(word)}]})
+    qas.append({"id": "n0", "question": "was the ship new", "is_impossible": True, "answers": []})
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": " ".join(TEXT),
+                                                          "qas": qas}]}]}))
+    out = str(tmp_path / "out")
+    r = finetune(["--task=squad_v2", f"--train_file={path}", f"--predict_file={path}",
+                  f"--init_checkpoint={model_dir}/discriminator", f"--output_dir={out}",
+                  "--epochs=2", "--batch_size=4", "--max_seq_length=48", "--doc_stride=16",
+                  "--max_query_length=8", "--beam_size=4"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    preds = json.load(open(os.path.join(out, "run_0", "predictions.json")))
+    odds = json.load(open(os.path.join(out, "run_0", "null_odds.json")))
+    assert set(preds) == set(odds) == {q["id"] for q in qas}
+    assert all(p in " ".join(TEXT) for p in preds.values())  # spans of the context
+    metrics = json.load(open(os.path.join(out, "results.json")))["median"]
+    assert {"exact", "f1", "HasAns_exact", "NoAns_exact", "best_exact", "best_f1"} <= set(metrics)
+
+
+def test_clear_errors(tmp_path, trained_pretrainer, tiny_vocab):
+    _, model_dir = trained_pretrainer
+    data = write_glue(str(tmp_path / "RTE"), "rte")
+    shared_vocab = str(tmp_path / "other_vocab.txt")
+    with open(tiny_vocab) as f, open(shared_vocab, "w") as g:
+        g.write(f.read().replace("castle", "fortress"))
+    cases = [
+        (["--task=rte", f"--data_dir={data}", f"--init_checkpoint={model_dir}/discriminator",
+          f"--vocab={shared_vocab}"], "differs from the checkpoint's vocabulary"),
+        (["--task=rte", f"--data_dir={tmp_path}/missing", "--size=tiny", f"--vocab={tiny_vocab}"],
+         "is not a directory"),
+        (["--task=glue9", f"--data_dir={data}", "--size=tiny", f"--vocab={tiny_vocab}"],
+         "unknown GLUE task"),
+        (["--task=rte", f"--data_dir={data}", f"--init_checkpoint={tmp_path}/nothing"],
+         "does not exist"),
+    ]
+    bad = write_glue(str(tmp_path / "BAD"), "rte")
+    with open(os.path.join(bad, "dev.tsv"), "a") as f:
+        f.write("99\tonly one column\n")
+    cases.append((["--task=rte", f"--data_dir={bad}", "--size=tiny", f"--vocab={tiny_vocab}"],
+                  "dev.tsv:14: expected at least 4 tab-separated columns"))
+    for args, message in cases:
+        r = finetune(args + [f"--output_dir={tmp_path}/o", "--epochs=1"], timeout=120)
+        assert r.returncode == 2, (args, r.stderr[-1500:])
+        assert message in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]

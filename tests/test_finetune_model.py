@@ -1,0 +1,155 @@
+"""Layer-wise LR decay, task heads, and loading pre-trained weights into the fine-tuning model."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from electra_tf.configs import get_config
+from finetune import layerwise_lr, training
+from finetune.model import CheckpointError, classification_model, load_pretrained, squad_model
+
+
+def short(var):
+    """The variable path below the model's (auto-numbered) name."""
+    return var.path.split("/", 1)[1]
+
+
+def tiny(**kw):
+    return get_config("tiny", vocab_size=112, max_seq_length=16, **kw)
+
+
+def inputs(batch=3, length=16, seed=0, vocab=112):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, vocab, (batch, length)).astype("int32")
+    mask = np.ones((batch, length), "int32")
+    mask[:, length - 4:] = 0
+    seg = np.zeros((batch, length), "int32")
+    seg[:, 6:length - 4] = 1
+    ids[:, 0] = 2
+    return {"input_ids": ids, "input_mask": mask, "segment_ids": seg}
+
+
+def test_layer_multipliers_paper_and_code():
+    model = classification_model(tiny(), 2)  # 2 layers
+    L, d = 2, 0.8
+    assert [layerwise_lr.multiplier(x, L, d, "paper") for x in (0, 1, 2, 4)] == \
+        pytest.approx([d ** 3, d ** 2, d, 1.0])
+    # the released code: top layer gets decay^2, embeddings decay^(L+2)
+    assert [layerwise_lr.multiplier(x, L, d, "code") for x in (0, 1, 2, 4)] == \
+        pytest.approx([d ** 4, d ** 3, d ** 2, 1.0])
+    depths = layerwise_lr.variable_depths(model)
+    by_path = {short(v): depths[id(v)] for v in model.trainable_variables}
+    assert by_path["encoder/embeddings/word_embeddings/embeddings"] == 0
+    assert by_path["encoder/embeddings_project/kernel"] == 0
+    assert by_path["encoder/layer_0/self_attention_layer/query/kernel"] == 1
+    assert by_path["encoder/layer_1/feedforward_output_dense/bias"] == 2
+    assert by_path["classifier/output/kernel"] == 4
+
+
+def test_optimizer_applies_the_multipliers():
+    """First AdamW step without bias correction moves each weight by lr * mult * g/(|g|*sqrt(.001)/.1)
+    = lr * mult * 3.162...: the ratio of moves between depths is the multiplier ratio."""
+    model = classification_model(tiny(hidden_dropout=0.0, attention_dropout=0.0), 2)
+    opts = training.TrainOptions(learning_rate=1e-3, layer_decay=0.5, warmup_proportion=0.0)
+    opt = training.make_optimizer(model, opts, total_steps=1000)
+    opt.build(model.trainable_variables)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    grads = [tf.ones_like(v) for v in model.trainable_variables]
+    opt.apply(grads, model.trainable_variables)
+    moves = {short(v): float(np.abs(v.numpy() - b).max())
+             for v, b in zip(model.trainable_variables, before)}
+    lr = 1e-3 * (1 - 0 / 1000)  # step 0 of the schedule: no warmup, no decay yet
+    base = lr * 0.1 / (np.sqrt(0.001) + 1e-6)
+    assert moves["classifier/output/kernel"] == pytest.approx(base, rel=1e-4)
+    assert moves["encoder/layer_1/feedforward_output_dense/kernel"] == pytest.approx(base * 0.5, rel=1e-4)
+    assert moves["encoder/layer_0/feedforward_output_dense/kernel"] == pytest.approx(base * 0.25, rel=1e-4)
+    assert moves["encoder/embeddings/layer_norm/gamma"] == pytest.approx(base * 0.125, rel=1e-4)
+
+
+def test_classification_head_is_dense_on_cls():
+    model = classification_model(tiny(), 3)
+    x = inputs()
+    out = model(x, training=False).numpy()
+    hidden = model.encoder(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    k, b = model.head.dense.kernel.numpy(), model.head.dense.bias.numpy()
+    np.testing.assert_allclose(out, hidden[:, 0] @ k + b, rtol=1e-5, atol=1e-6)
+
+
+def test_squad_head_teacher_forcing_and_beam():
+    model = squad_model(tiny(hidden_dropout=0.0, attention_dropout=0.0), v2=True, beam_size=3)
+    x = inputs(batch=2)
+    starts = np.array([7, 9], "int32")
+    train = model(dict(x, start_positions=starts), training=True)
+    hidden = model.encoder(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    head = model.head
+    answer_mask = x["input_mask"] * x["segment_ids"]
+    answer_mask[:, 0] = 1
+    start_logits = train["start_logits"].numpy()
+    # positions outside the context (question, padding) are pushed to about -1000
+    assert (start_logits[answer_mask == 0] < -900).all()
+    assert (start_logits[answer_mask == 1] > -100).all()
+    # end logits with the gold start's representation (teacher forcing), by hand
+    for b in range(2):
+        feat = np.concatenate([np.repeat(hidden[b, starts[b]][None], 16, 0), hidden[b]], -1)
+        h = ops.convert_to_numpy(head.end_hidden(feat))
+        manual = (h @ head.end_dense.kernel.numpy() + head.end_dense.bias.numpy())[:, 0]
+        manual = manual + 1000.0 * (answer_mask[b] - 1)
+        np.testing.assert_allclose(train["end_logits"].numpy()[b], manual, rtol=1e-4, atol=1e-3)
+    # inference: top starts are valid positions; each beam's ends are the top-k of the
+    # teacher-forced end distribution for that start
+    pred = model(x, training=False)
+    top = pred["start_top_index"].numpy()
+    assert all(answer_mask[b, top[b]].all() for b in range(2))
+    for b in range(2):
+        for i, s in enumerate(top[b]):
+            forced = model(dict({k: v[b:b + 1] for k, v in x.items()},
+                                start_positions=np.array([s], "int32")), training=True)
+            lp = tf.nn.log_softmax(forced["end_logits"][0]).numpy()
+            expect = np.sort(lp)[::-1][:3]
+            np.testing.assert_allclose(pred["end_top_log_probs"].numpy()[b, i], expect,
+                                       rtol=1e-4, atol=1e-4)
+    assert pred["answerable_logit"].shape == (2,)
+
+
+def test_squad_loss_matches_hand_formula():
+    from finetune.squad import loss_fn
+
+    out = {"start_logits": tf.constant([[0.0, 1.0, 2.0]]),
+           "end_logits": tf.constant([[2.0, 0.0, 0.0]]),
+           "answerable_logit": tf.constant([0.5])}
+    batch = {"start_positions": tf.constant([2]), "end_positions": tf.constant([0]),
+             "is_impossible": tf.constant([1])}
+    def xent(logits, i):
+        logits = np.asarray(logits)
+        return -(logits[i] - np.log(np.exp(logits).sum()))
+    expect = (xent([0, 1, 2], 2) + xent([2, 0, 0], 0)) / 2 + 0.5 * np.log1p(np.exp(-0.5))
+    assert float(loss_fn(True)(out, batch)[0]) == pytest.approx(expect, rel=1e-6)
+    assert float(loss_fn(False)(out, batch)[0]) == pytest.approx(
+        (xent([0, 1, 2], 2) + xent([2, 0, 0], 0)) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("which", ["export", "model_dir"])
+def test_loaded_encoder_equals_pretrained_discriminator(trained_pretrainer, which):
+    trainer, model_dir = trained_pretrainer
+    path = f"{model_dir}/discriminator" if which == "export" else model_dir
+    config = trainer.config.replace(max_seq_length=16)
+    model = classification_model(config, 2)
+    load_pretrained(model, path)
+    x = inputs(vocab=config.vocab_size)
+    ours = model.encoder(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    ref = trainer.model.discriminator(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    np.testing.assert_array_equal(ours, ref)
+    # and every block was restored (the fresh model's own init would differ)
+    fresh = classification_model(config, 2)
+    assert not np.allclose(
+        fresh.encoder(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy(), ref)
+
+
+def test_size_mismatch_names_the_weights(trained_pretrainer):
+    _, model_dir = trained_pretrainer
+    wrong = get_config("tiny", vocab_size=112, hidden_size=48, max_seq_length=16)
+    with pytest.raises(CheckpointError, match=r"shape mismatch: .*embeddings_project/kernel: "
+                       r"model \(16, 48\), checkpoint \(16, 32\)"):
+        load_pretrained(classification_model(wrong, 2), f"{model_dir}/discriminator")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_pretrained(classification_model(tiny(), 2), f"{model_dir}/nope")
