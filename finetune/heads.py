@@ -67,7 +67,7 @@ class SquadHead(keras.layers.Layer):
 
     def _end_logits(self, start_features, end_features):
         x = ops.concatenate([start_features, end_features], axis=-1)
-        return ops.squeeze(self.end_dense(self.end_hidden(x)), -1)
+        return ops.cast(ops.squeeze(self.end_dense(self.end_hidden(x)), -1), "float32")
 
     def call(self, hidden, input_mask, segment_ids, start_positions=None):
         hidden = ops.cast(hidden, "float32")
@@ -76,7 +76,8 @@ class SquadHead(keras.layers.Layer):
         answer_mask = (ops.cast(input_mask, "float32") * ops.cast(segment_ids, "float32")
                        + ops.one_hot(0, length))
         penalty = NEG * (answer_mask - 1.0)
-        start_logits = ops.squeeze(self.start_dense(hidden), -1) + penalty
+        # Logits in float32 under mixed precision (the dense layers compute in 16 bits).
+        start_logits = ops.cast(ops.squeeze(self.start_dense(hidden), -1), "float32") + penalty
         out = {"start_logits": start_logits}
         if start_positions is not None:
             pick = ops.one_hot(start_positions, length)  # [B, L]
@@ -100,5 +101,6 @@ class SquadHead(keras.layers.Layer):
             start_p = ops.softmax(start_logits, axis=-1)
             start_feature = ops.sum(start_p[:, :, None] * hidden, axis=1)
             x = ops.concatenate([hidden[:, 0], start_feature], axis=-1)
-            out["answerable_logit"] = ops.squeeze(self.answer_dense(self.answer_hidden(x)), -1)
+            out["answerable_logit"] = ops.cast(
+                ops.squeeze(self.answer_dense(self.answer_hidden(x)), -1), "float32")
         return out

@@ -84,7 +84,7 @@ def test_regression_task_code_recipe_under_mirrored(tmp_path, trained_pretrainer
     assert len(scores) == 7 and all(0.0 <= s <= 5.0 for s in scores)
 
 
-def test_squad_v2_writes_official_files(tmp_path, trained_pretrainer):
+def test_squad_v2_bfloat16_writes_official_files(tmp_path, trained_pretrainer):
     _, model_dir = trained_pretrainer
     qas = []
     for i, sent in enumerate(TEXT[:4]):
@@ -99,7 +99,7 @@ def test_squad_v2_writes_official_files(tmp_path, trained_pretrainer):
     r = finetune(["--task=squad_v2", f"--train_file={path}", f"--predict_file={path}",
                   f"--init_checkpoint={model_dir}/discriminator", f"--output_dir={out}",
                   "--epochs=2", "--batch_size=4", "--max_seq_length=48", "--doc_stride=16",
-                  "--max_query_length=8", "--beam_size=4"])
+                  "--max_query_length=8", "--beam_size=4", "--mixed_precision=mixed_bfloat16"])
     assert r.returncode == 0, r.stderr[-2000:]
     preds = json.load(open(os.path.join(out, "run_0", "predictions.json")))
     odds = json.load(open(os.path.join(out, "run_0", "null_odds.json")))
