@@ -18,6 +18,20 @@ INSTALL_REQUIRES = [
     "ml_dtypes==0.6.0",
     "h5py==3.16.0",
     "tqdm==4.70.1",
+    "safetensors==0.8.0",  # Hugging Face import/export (numpy API; torch not needed)
+]
+
+# Test-only reference implementations (never imported by the package): transformers on
+# PyTorch CPU for numerical equivalence, scipy/scikit-learn for metric cross-checks.
+TEST_REQUIRES = [
+    "pytest==9.0.3",
+    "pytest-timeout==2.4.0",
+    "torch==2.13.0",
+    "transformers==5.23.0",
+    "tokenizers==0.23.3",
+    "huggingface_hub==2.4.0",
+    "scipy==1.17.1",
+    "scikit-learn==1.9.1",
 ]
 
 setup(
@@ -27,5 +41,5 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["electra_tf", "electra_tf.*", "finetune", "finetune.*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.0.3", "pytest-timeout==2.4.0"]},
+    extras_require={"test": TEST_REQUIRES},
 )

@@ -149,6 +149,37 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """NAME=VALUE strings -> typed overrides for ElectraConfig."""
+    fields = {f.name: f for f in dataclasses.fields(ElectraConfig)}
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--config={item!r}: expected NAME=VALUE")
+        name, value = item.split("=", 1)
+        if name not in fields:
+            raise ConfigError(f"--config={item!r}: unknown field {name!r}; known: "
+                             f"{', '.join(sorted(fields))}")
+        default = getattr(ElectraConfig(), name)
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                out[name] = value.lower() in ("true", "1")
+            elif isinstance(default, int) and name != "max_predictions_per_seq":
+                out[name] = int(value)
+            elif isinstance(default, float):
+                out[name] = float(value)
+            elif name == "max_predictions_per_seq":
+                out[name] = int(value)
+            else:
+                out[name] = value
+        except ValueError:
+            raise ConfigError(f"--config={item!r}: {value!r} is not a valid "
+                             f"{type(default).__name__}") from None
+    return out
+
+
 def get_config(size: str, **overrides: Any) -> ElectraConfig:
     if size not in SIZES:
         raise ConfigError(f"unknown size {size!r}; choose one of {sorted(SIZES)}")

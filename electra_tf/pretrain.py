@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from electra_tf.configs import SIZES, ElectraConfig  # noqa: E402
+from electra_tf.configs import SIZES, ElectraConfig, parse_overrides  # noqa: E402,F401
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("size", "small", sorted(SIZES), "Model size (paper Table 6), or tiny for tests.")
@@ -46,50 +46,33 @@ flags.DEFINE_integer("example_every", 1000, "A corrupted-example text summary ev
 flags.DEFINE_integer("seed", 1234, "Seed of data order, masking and sampling.")
 flags.DEFINE_bool("deterministic", False, "Deterministic TF ops (bit-exact resume).")
 flags.DEFINE_string("init_checkpoint", None, "Start the weights from this checkpoint "
-                    "(continued pre-training; fresh optimizer).")
+                    "(continued pre-training; fresh optimizer): a pre-training --model_dir or "
+                    "`electra_tf.convert --to=pretraining` output; its config.json's sizes "
+                    "replace --size's.")
 flags.DEFINE_multi_string("config", [], "Config override NAME=VALUE (any ElectraConfig field, "
                           "e.g. --config=mask_prob=0.25 --config=generator_hidden_size=0.5).")
 flags.DEFINE_integer("debug_kill_at_step", None, "Testing: SIGKILL the process after this "
                      "step, as a crash would.")
 
 
-def parse_overrides(items: list[str]) -> dict:
-    """NAME=VALUE strings -> typed overrides for ElectraConfig."""
-    import dataclasses
-
-    fields = {f.name: f for f in dataclasses.fields(ElectraConfig)}
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--config={item!r}: expected NAME=VALUE")
-        name, value = item.split("=", 1)
-        if name not in fields:
-            raise ValueError(f"--config={item!r}: unknown field {name!r}; known: "
-                             f"{', '.join(sorted(fields))}")
-        default = getattr(ElectraConfig(), name)
-        try:
-            if isinstance(default, bool):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                out[name] = value.lower() in ("true", "1")
-            elif isinstance(default, int) and name != "max_predictions_per_seq":
-                out[name] = int(value)
-            elif isinstance(default, float):
-                out[name] = float(value)
-            elif name == "max_predictions_per_seq":
-                out[name] = int(value)
-            else:
-                out[name] = value
-        except ValueError:
-            raise ValueError(f"--config={item!r}: {value!r} is not a valid "
-                             f"{type(default).__name__}") from None
-    return out
+# Taken from --init_checkpoint's config.json (unless set with --config).
+ARCHITECTURE_FIELDS = ("vocab_size", "embedding_size", "hidden_size", "num_layers", "num_heads",
+                       "intermediate_size", "max_position_embeddings", "type_vocab_size",
+                       "generator_hidden_size", "generator_layers", "layer_norm_epsilon")
 
 
 def build_config(vocab_size: int):
     from electra_tf.configs import get_config
 
     overrides = parse_overrides(FLAGS.config)
+    if FLAGS.init_checkpoint:  # continued pre-training: the checkpoint's architecture
+        from electra_tf.interop import ours
+
+        _, config_path = ours.resolve(FLAGS.init_checkpoint)
+        if config_path:
+            arch = ours.load_config(config_path)[0].to_dict()
+            for field in ARCHITECTURE_FIELDS:
+                overrides.setdefault(field, arch[field])
     overrides.setdefault("vocab_size", vocab_size)  # the vocab file's, unless overridden
     for flag, field in [("train_steps", "num_train_steps"), ("batch_size", "train_batch_size"),
                         ("learning_rate", "learning_rate"), ("max_seq_length", "max_seq_length"),

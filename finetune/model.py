@@ -2,20 +2,13 @@
 loading a pre-trained discriminator into it."""
 from __future__ import annotations
 
-import json
-import os
-
 import keras
-import tensorflow as tf
 
-from electra_tf.configs import ConfigError, ElectraConfig
+from electra_tf.configs import ElectraConfig
+from electra_tf.interop import ours
 from electra_tf.model import weights
 from electra_tf.model.layers import ElectraEmbeddings, ElectraEncoder
 from finetune.heads import ClassificationHead, SquadHead
-
-
-class CheckpointError(ValueError):
-    """The checkpoint to fine-tune from is missing or does not fit the model."""
 
 
 class FinetuneModel(keras.Model):
@@ -60,61 +53,20 @@ def squad_model(config, v2: bool, beam_size: int = 20) -> FinetuneModel:
 
 
 # ---------------------------------------------------------------------- checkpoints
-def resolve_checkpoint(path: str) -> tuple[str, str, str | None]:
-    """(kind, checkpoint prefix, config.json or None) for --init_checkpoint.
-
-    Accepted: an exported network directory (our `discriminator/`, or one written
-    by `electra_tf.convert`: weights.* + config.json), a pre-training --model_dir
-    (its latest checkpoint), or a pre-training checkpoint prefix (.../ckpt-N).
-    """
-    if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, "weights.index")):
-            return "export", os.path.join(path, "weights"), _maybe(path, "config.json")
-        ckpt_dir = os.path.join(path, "checkpoints")
-        latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
-        if latest:
-            return "pretraining", latest, _maybe(path, "config.json")
-        raise CheckpointError(
-            f"--init_checkpoint={path} holds no checkpoint: give an exported discriminator "
-            f"directory (weights.index + config.json), a pre-training --model_dir, or a "
-            f".../checkpoints/ckpt-N prefix")
-    if os.path.isfile(path + ".index"):
-        model_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-        if os.path.basename(path).startswith("weights"):
-            return "export", path, _maybe(os.path.dirname(path), "config.json")
-        return "pretraining", path, _maybe(model_dir, "config.json")
-    raise CheckpointError(f"--init_checkpoint={path} does not exist (no directory and no "
-                          f"{path}.index)")
-
-
-def _maybe(directory, name):
-    p = os.path.join(directory, name)
-    return p if os.path.isfile(p) else None
-
-
-def load_config(config_path: str) -> ElectraConfig:
-    try:
-        with open(config_path) as f:
-            d = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"cannot read the checkpoint's config {config_path}: {e}") from None
-    d.pop("network", None)
-    try:
-        return ElectraConfig.from_dict(d)
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{config_path}: {e}") from None
+# Checkpoint formats live in electra_tf.interop.ours: an exported network, a pre-training
+# --model_dir or ckpt prefix, or `electra_tf.convert` output (Google / Hugging Face imports).
+CheckpointError = ours.CheckpointError
+resolve_checkpoint = ours.resolve
+load_config = ours.load_config
 
 
 def load_pretrained(model: FinetuneModel, path: str) -> str:
-    """Restores the embeddings and encoder from `path` (see resolve_checkpoint). Every
-    encoder weight must be found with the model's shape; the pre-training heads and
-    the generator are ignored."""
-    kind, prefix, _ = resolve_checkpoint(path)
+    """Restores the embeddings and encoder from `path`. Every encoder weight must be found
+    with the model's shape; pre-training heads and the generator are ignored."""
+    prefix, _ = ours.resolve(path)
+    _, kind, values = ours.read(path)
+    values = ours.network_values(values, kind, "discriminator")
     try:
-        values = weights.read(prefix)
-        if kind == "pretraining":
-            values = {("encoder/" + n[len("discriminator/"):] if n.startswith("discriminator/")
-                       else n): v for n, v in values.items()}
         weights.assign(weights.network_weights(model.embeddings, model.encoder), values,
                        f"--init_checkpoint={path}")
     except weights.WeightsError as e:

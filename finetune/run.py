@@ -75,9 +75,9 @@ def _model_config(vocab_tokens: int | None):
 
     config, source = None, None
     if FLAGS.init_checkpoint:
-        _, _, config_path = resolve_checkpoint(FLAGS.init_checkpoint)
+        _, config_path = resolve_checkpoint(FLAGS.init_checkpoint)
         if config_path:
-            config, source = load_config(config_path), config_path
+            config, source = load_config(config_path)[0], config_path
     if config is None:
         if not FLAGS.size:
             raise UsageError("pass --size (small|base|large|tiny): there is no checkpoint "
@@ -98,7 +98,7 @@ def _vocab_path() -> str:
 
     ckpt_vocab = None
     if FLAGS.init_checkpoint:
-        _, prefix, config_path = resolve_checkpoint(FLAGS.init_checkpoint)
+        prefix, config_path = resolve_checkpoint(FLAGS.init_checkpoint)
         for d in filter(None, [os.path.dirname(config_path or ""), os.path.dirname(prefix)]):
             if os.path.isfile(os.path.join(d, "vocab.txt")):
                 ckpt_vocab = os.path.join(d, "vocab.txt")

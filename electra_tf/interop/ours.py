@@ -1,0 +1,162 @@
+"""Our checkpoint formats: find, read and write them, building the model to check every
+weight's name and shape on the way.
+
+* pre-training (both networks): names of weights.pretraining_weights, in a pre-training
+  --model_dir (checkpoints/ckpt-N) or a directory with weights.* + config.json
+  (`electra_tf.convert --to=pretraining`);
+* one network (embeddings/*, encoder/*, head/*): <model_dir>/discriminator|generator or
+  `electra_tf.convert --to=discriminator|generator`; config.json has "network".
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+
+from electra_tf.configs import ConfigError, ElectraConfig
+from electra_tf.model import weights
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing or does not fit; the message says which and how to fix it."""
+
+
+def resolve(path: str) -> tuple[str, str | None]:
+    """(checkpoint prefix, config.json path or None) for a directory or a prefix."""
+    import tensorflow as tf
+
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "weights.index")):
+            return os.path.join(path, "weights"), _maybe(path, "config.json")
+        ckpt_dir = os.path.join(path, "checkpoints")
+        latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
+        if latest:
+            return latest, _maybe(path, "config.json")
+        raise CheckpointError(
+            f"{path} holds no electra_tf checkpoint: give an exported network directory "
+            f"(weights.index + config.json), a pre-training --model_dir, or a "
+            f".../checkpoints/ckpt-N prefix")
+    if os.path.isfile(path + ".index"):
+        here = os.path.dirname(os.path.abspath(path))
+        config = _maybe(here, "config.json") or _maybe(os.path.dirname(here), "config.json")
+        return path, config
+    raise CheckpointError(f"{path} does not exist (no directory and no {path}.index)")
+
+
+def _maybe(directory, name):
+    p = os.path.join(directory, name)
+    return p if os.path.isfile(p) else None
+
+
+def load_config(config_path: str) -> tuple[ElectraConfig, str | None]:
+    """(config, network name or None) from a config.json written by electra_tf."""
+    try:
+        with open(config_path) as f:
+            d = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"cannot read the checkpoint's config {config_path}: {e}") \
+            from None
+    network = d.pop("network", None)
+    try:
+        return ElectraConfig.from_dict(d), network
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{config_path}: {e}") from None
+
+
+def read(path: str) -> tuple[ElectraConfig, str, dict[str, np.ndarray]]:
+    """(config, kind, values); kind is "pretraining", "discriminator" or "generator"."""
+    prefix, config_path = resolve(path)
+    if config_path is None:
+        raise CheckpointError(f"{path} has no config.json next to it: cannot tell the sizes")
+    config, network = load_config(config_path)
+    try:
+        values = weights.read(prefix)
+    except weights.WeightsError as e:
+        raise CheckpointError(str(e)) from None
+    kind = "pretraining" if any(n.startswith("discriminator/") for n in values) else (
+        network or "discriminator")
+    return config, kind, values
+
+
+# ------------------------------------------------------------------ building + writing
+def build_network(config: ElectraConfig, which: str, head: bool = True):
+    """(embeddings, encoder, head or None) of one network, built."""
+    from electra_tf.model.layers import (DiscriminatorHead, ElectraEmbeddings, ElectraEncoder,
+                                         generator_head)
+
+    emb = ElectraEmbeddings(config, name="embeddings")
+    if which == "discriminator":
+        sizes = dict(hidden_size=config.hidden_size, num_layers=config.num_layers,
+                     num_heads=config.num_heads, intermediate_size=config.intermediate_size)
+    else:
+        sizes = config.generator_sizes()
+    enc = ElectraEncoder(config, emb, name="encoder", **sizes)
+    shape = (None, config.max_seq_length)
+    enc.build(shape)
+    h = None
+    if head:
+        if which == "discriminator":
+            h = DiscriminatorHead(config, name="discriminator_predictions")
+            h.build(shape + (config.hidden_size,))
+        else:
+            h = generator_head(config, emb)
+            h.build(shape + (sizes["hidden_size"],), (None, None))
+    return emb, enc, h
+
+
+def network_variables(config, which, head=True):
+    emb, enc, h = build_network(config, which, head)
+    return weights.network_weights(emb, enc, h), (emb, enc, h)
+
+
+def pretraining_variables(config):
+    from electra_tf.model.pretraining import ElectraPretrainingModel
+
+    model = ElectraPretrainingModel(config)
+    model.build()
+    return weights.pretraining_weights(model), model
+
+
+def write(output_dir: str, config: ElectraConfig, kind: str, values: dict[str, np.ndarray],
+          vocab_file: str | None, source: str, head: bool = True) -> str:
+    """Builds the model for `kind`, assigns `values` (every weight must be there with its
+    shape) and writes weights + config.json (+ vocab.txt) to output_dir."""
+    if kind == "pretraining":
+        named, _ = pretraining_variables(config)
+    else:
+        named, _ = network_variables(config, kind, head)
+    try:
+        weights.assign(named, values, source)
+    except weights.WeightsError as e:
+        raise CheckpointError(str(e)) from None
+    os.makedirs(output_dir, exist_ok=True)
+    prefix = weights.write(os.path.join(output_dir, "weights"), named)
+    d = config.to_dict()
+    if kind != "pretraining":
+        d["network"] = kind
+    with open(os.path.join(output_dir, "config.json"), "w") as f:
+        json.dump(d, f, indent=2, sort_keys=True)
+    if vocab_file:
+        shutil.copyfile(vocab_file, os.path.join(output_dir, "vocab.txt"))
+    return prefix
+
+
+def network_values(values: dict[str, np.ndarray], kind: str, which: str) -> dict[str, np.ndarray]:
+    """One network's values (embeddings/*, encoder/*, head/*) from a pre-training or a
+    network checkpoint's values."""
+    if kind != "pretraining":
+        if kind != which:
+            raise CheckpointError(f"the checkpoint holds the {kind}, not the {which}")
+        return values
+    head = "discriminator_predictions/" if which == "discriminator" else "generator_predictions/"
+    out = {}
+    for n, v in values.items():
+        if n.startswith("embeddings/"):
+            out[n] = v
+        elif n.startswith(which + "/"):
+            out["encoder/" + n[len(which) + 1:]] = v
+        elif n.startswith(head):
+            out["head/" + n[len(head):]] = v
+    return out
