@@ -10,6 +10,12 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message says which and why."""
 
 
+MASKINGS = ("random", "span", "strategic")
+GENERATORS = ("mlm", "unigram", "uniform")
+WEIGHT_TYINGS = ("none", "embeddings", "all")
+TRAININGS = ("joint", "two_stage", "adversarial")
+
+
 @dataclasses.dataclass
 class ElectraConfig:
     # ---- discriminator / shared sizes
@@ -40,6 +46,20 @@ class ElectraConfig:
     disc_weight: float = 50.0
     temperature: float = 1.0
     disallow_correct: bool = False
+    # ---- variants (paper Section 3.2/3.4, appendix; README lists them)
+    mask_random_prob: float = 0.0  # of the selected positions, share set to a random token
+    #   (BERT's 80/10/10: mask_token_prob=0.8, mask_random_prob=0.1)
+    masking: str = "random"  # random (uniform positions) | span (SpanBERT) | strategic
+    span_geometric_p: float = 0.2  # span lengths ~ Geometric(p), clipped to max_span_length
+    max_span_length: int = 10
+    strategic_alpha: float = 0.5  # strategic: position weight ~ unigram_prob(token) ** -alpha
+    generator: str = "mlm"  # mlm (a trained generator) | unigram | uniform (no generator net)
+    weight_tying: str = "embeddings"  # none | embeddings | all (generator = discriminator)
+    training: str = "joint"  # joint | two_stage | adversarial
+    two_stage_steps: int = 0  # two_stage: generator-only MLM steps before the switch
+    adversarial_weight: float = 1.0  # adversarial: weight of the generator's REINFORCE loss
+    uncorrupted_prob: float = 0.0  # sentence-level contrastive: share of inputs left intact
+    sentence_weight: float = 1.0  # ... and the weight of its "was it corrupted" loss
     # ---- optimisation
     learning_rate: float = 5e-4
     train_batch_size: int = 128
@@ -63,10 +83,13 @@ class ElectraConfig:
     def generator_sizes(self) -> dict[str, int]:
         """hidden, heads, FFN and depth of the generator, as the original computes them."""
         hidden = int(round(self.hidden_size * self.generator_hidden_size))
+        # A full-width generator keeps the discriminator's heads and FFN (the original's
+        # max(1, hidden // 64) and 4 * hidden give the same for every paper size).
+        full = hidden == self.hidden_size
         return {
             "hidden_size": hidden,
-            "num_heads": max(1, hidden // 64),
-            "intermediate_size": 4 * hidden,
+            "num_heads": self.num_heads if full else max(1, hidden // 64),
+            "intermediate_size": self.intermediate_size if full else 4 * hidden,
             "num_layers": int(round(self.num_layers * self.generator_layers)),
         }
 
@@ -105,7 +128,31 @@ class ElectraConfig:
         from electra_tf.objectives import OBJECTIVES  # late import: no cycle at module load
         need(self.objective in OBJECTIVES,
              f"objective={self.objective!r}: choose one of {sorted(OBJECTIVES)}")
+        need(0.0 <= self.mask_random_prob <= 1.0 - self.mask_token_prob + 1e-9,
+             f"mask_random_prob={self.mask_random_prob} must be in [0, 1 - mask_token_prob]")
+        for field, choices in (("masking", MASKINGS), ("generator", GENERATORS),
+                               ("weight_tying", WEIGHT_TYINGS), ("training", TRAININGS)):
+            need(getattr(self, field) in choices,
+                 f"{field}={getattr(self, field)!r}: choose one of {', '.join(choices)}")
+        need(0.0 < self.span_geometric_p <= 1.0 and self.max_span_length >= 1,
+             "span_geometric_p must be in (0, 1] and max_span_length >= 1")
+        need(0.0 <= self.uncorrupted_prob < 1.0, "uncorrupted_prob must be in [0, 1)")
+        full_size_generator = (self.generator_sizes()["hidden_size"] == self.hidden_size and
+                               self.generator_sizes()["num_layers"] == self.num_layers)
+        need(self.weight_tying != "all" or full_size_generator,
+             "weight_tying=all needs a generator of the discriminator's size: "
+             "--config=generator_hidden_size=1.0 --config=generator_layers=1.0")
+        need(self.training != "two_stage" or (full_size_generator and self.two_stage_steps > 0
+                                              and self.weight_tying != "all"),
+             "training=two_stage needs two_stage_steps > 0 and a generator of the "
+             "discriminator's size (it initialises the discriminator), untied (not all)")
+        need(self.generator == "mlm" or self.training == "joint",
+             f"training={self.training} needs a trained generator (generator=mlm)")
         return self
+
+    @property
+    def uses_generator_network(self) -> bool:
+        return self.objective != "bert" and self.generator == "mlm"
 
     def replace(self, **overrides: Any) -> "ElectraConfig":
         """A copy with `overrides` applied; unknown names are a ConfigError."""

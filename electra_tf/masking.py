@@ -74,7 +74,60 @@ def scatter_tokens(input_ids, positions, tokens, slot_weights):
     return new_ids, updated
 
 
-def mask_batch(batch, config, special, seed) -> MaskedBatch:
+def sample_positions(cand, n, sampling, seeds, log_weight=None):
+    """[B, n] positions among the candidates, uniformly (or proportionally to
+    exp(log_weight)), with or without replacement (Gumbel argmax / top-k)."""
+    length = cand.shape[1]
+    neg_inf = ops.full(ops.shape(cand), -1e9, dtype="float32")
+    if sampling == "with_replacement":
+        u = random_ops.per_example_uniform(seeds, (n, length))
+        g = random_ops.gumbel_noise(u)
+        if log_weight is not None:
+            g = g + log_weight[:, None, :]
+        scores = ops.where(cand[:, None, :], g, neg_inf[:, None, :])
+        return ops.cast(ops.argmax(scores, axis=-1), "int32")
+    u = random_ops.per_example_uniform(seeds, (length,))
+    g = random_ops.gumbel_noise(u)
+    if log_weight is not None:
+        g = g + log_weight
+    _, positions = ops.top_k(ops.where(cand, g, neg_inf), k=n)
+    return ops.cast(positions, "int32")
+
+
+def span_positions(cand, count, n, config, pos_seeds, len_seeds):
+    """SpanBERT-style spans: n distinct random starts, lengths ~ Geometric(p) clipped to
+    max_span_length, taken in order until `count` tokens are covered; spans stop at
+    non-candidates ([SEP], padding). Returns ([B, n] positions in span order, weights)."""
+    length = cand.shape[1]
+    starts = sample_positions(cand, n, "without_replacement", pos_seeds)  # [B, n]
+    u = random_ops.per_example_uniform(len_seeds, (n,))
+    p = config.span_geometric_p
+    if p >= 1.0:
+        lengths = ops.ones_like(u)
+    else:
+        lengths = ops.floor(ops.log(1.0 - u) / ops.log(1.0 - p)) + 1.0
+    lengths = ops.cast(ops.minimum(lengths, float(config.max_span_length)), "int32")
+    before = ops.cumsum(lengths, axis=1) - lengths
+    take = ops.clip(count[:, None] - before, 0, lengths)  # tokens each span contributes
+    t = ops.arange(length)[None, None, :]
+    offset = t - starts[:, :, None]  # [B, n, L]
+    in_span = (offset >= 0) & (offset < take[:, :, None])
+    # a span stops at the first non-candidate after its start
+    blocked = ops.cast(ops.logical_not(cand), "int32")[:, None, :] * ops.cast(offset >= 0, "int32")
+    first_block = ops.cumsum(blocked, axis=-1)
+    in_span = in_span & (first_block == 0)
+    covered = ops.any(in_span, axis=1)  # [B, L]
+    # order covered positions by (span index, offset): key = first span covering t
+    span_idx = ops.argmax(ops.cast(in_span, "int32"), axis=1)  # [B, L]
+    key = ops.where(covered, -(ops.cast(span_idx * length, "float32") + ops.cast(t[0], "float32")),
+                    ops.full(ops.shape(covered), -1e9, "float32"))
+    _, positions = ops.top_k(key, k=n)
+    num = ops.minimum(ops.sum(ops.cast(covered, "int32"), axis=1), count)
+    weights = ops.cast(ops.arange(n)[None, :] < num[:, None], "float32")
+    return ops.cast(positions, "int32"), weights
+
+
+def mask_batch(batch, config, special, seed, unigram_log_probs=None) -> MaskedBatch:
     input_ids = ops.cast(batch["input_ids"], "int32")
     input_mask = ops.cast(batch["input_mask"], "int32")
     index = batch["example_index"]
@@ -86,17 +139,21 @@ def mask_batch(batch, config, special, seed) -> MaskedBatch:
     count = num_to_predict(input_mask, config.mask_prob, n)
     weights = ops.cast(ops.arange(n)[None, :] < count[:, None], "float32") * has_cand[:, None]
 
-    neg_inf = ops.full_like(ops.cast(input_mask, "float32"), -1e9)
     pos_seeds = random_ops.example_seeds(seed, index, random_ops.POSITIONS)
-    if config.mask_sampling == "with_replacement":
-        u = random_ops.per_example_uniform(pos_seeds, (n, length))
-        scores = ops.where(cand[:, None, :], random_ops.gumbel_noise(u), neg_inf[:, None, :])
-        positions = ops.cast(ops.argmax(scores, axis=-1), "int32")
-    else:  # Gumbel top-k: n distinct positions
-        u = random_ops.per_example_uniform(pos_seeds, (length,))
-        scores = ops.where(cand, random_ops.gumbel_noise(u), neg_inf)
-        _, positions = ops.top_k(scores, k=n)
-        positions = ops.cast(positions, "int32")
+    if config.masking == "span":
+        positions, weights = span_positions(cand, count, n, config, pos_seeds,
+                                            random_ops.example_seeds(seed, index,
+                                                                     random_ops.SPAN_LENGTH))
+        weights = weights * has_cand[:, None]
+    else:
+        log_weight = None
+        if config.masking == "strategic":
+            if unigram_log_probs is None:
+                raise ValueError("masking=strategic needs the data's unigram counts "
+                                 "(unigram_counts.json from build_tfrecords)")
+            # rarer tokens are chosen more often: weight ~ p(token) ** -alpha
+            log_weight = -config.strategic_alpha * ops.take(unigram_log_probs, input_ids)
+        positions = sample_positions(cand, n, config.mask_sampling, pos_seeds, log_weight)
     positions = positions * ops.cast(weights, "int32")
     mlm_ids = ops.take_along_axis(input_ids, positions, axis=1) * ops.cast(weights, "int32")
 
@@ -105,6 +162,14 @@ def mask_batch(batch, config, special, seed) -> MaskedBatch:
     to_mask = weights * ops.cast(u < config.mask_token_prob, "float32")
     mask_tokens = ops.full_like(positions, special.mask)
     masked_ids, _ = scatter_tokens(input_ids, positions, mask_tokens, to_mask)
+    if config.mask_random_prob > 0:  # BERT's 10% random tokens (one per distinct position)
+        to_random = first_occurrence(positions, weights) * ops.cast(
+            (u >= config.mask_token_prob) &
+            (u < config.mask_token_prob + config.mask_random_prob), "float32")
+        rand_seeds = random_ops.example_seeds(seed, index, random_ops.RANDOM_TOKEN)
+        r = random_ops.per_example_uniform(rand_seeds, (n,))
+        random_ids = ops.cast(ops.floor(r * config.vocab_size), "int32")
+        masked_ids, _ = scatter_tokens(masked_ids, positions, random_ids, to_random)
     return MaskedBatch(
         input_ids=masked_ids, original_ids=input_ids,
         segment_ids=ops.cast(batch["segment_ids"], "int32"), input_mask=input_mask,

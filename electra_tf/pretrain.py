@@ -49,6 +49,20 @@ flags.DEFINE_string("init_checkpoint", None, "Start the weights from this checkp
                     "(continued pre-training; fresh optimizer): a pre-training --model_dir or "
                     "`electra_tf.convert --to=pretraining` output; its config.json's sizes "
                     "replace --size's.")
+flags.DEFINE_enum("objective", None, ["electra", "electra_15", "bert", "replace_mlm",
+                                       "all_tokens_mlm"],
+                  "Pre-training objective (paper Table 5); default electra.")
+flags.DEFINE_enum("masking", None, ["random", "span", "strategic"],
+                  "Positions to corrupt: random (default), span (SpanBERT-style spans: "
+                  "replaced span detection), strategic (rarer tokens more often).")
+flags.DEFINE_enum("generator", None, ["mlm", "unigram", "uniform"],
+                  "Generator: a trained MLM (default) or a fixed unigram/uniform sampler.")
+flags.DEFINE_enum("weight_tying", None, ["none", "embeddings", "all"],
+                  "Generator/discriminator sharing (default embeddings; all needs "
+                  "--config=generator_hidden_size=1.0).")
+flags.DEFINE_enum("training", None, ["joint", "two_stage", "adversarial"],
+                  "Training algorithm (default joint); two_stage needs "
+                  "--config=two_stage_steps=N and a full-size generator.")
 flags.DEFINE_multi_string("config", [], "Config override NAME=VALUE (any ElectraConfig field, "
                           "e.g. --config=mask_prob=0.25 --config=generator_hidden_size=0.5).")
 flags.DEFINE_integer("debug_kill_at_step", None, "Testing: SIGKILL the process after this "
@@ -74,6 +88,9 @@ def build_config(vocab_size: int):
             for field in ARCHITECTURE_FIELDS:
                 overrides.setdefault(field, arch[field])
     overrides.setdefault("vocab_size", vocab_size)  # the vocab file's, unless overridden
+    for flag in ("objective", "masking", "generator", "weight_tying", "training"):
+        if getattr(FLAGS, flag) is not None:
+            overrides[flag] = getattr(FLAGS, flag)
     for flag, field in [("train_steps", "num_train_steps"), ("batch_size", "train_batch_size"),
                         ("learning_rate", "learning_rate"), ("max_seq_length", "max_seq_length"),
                         ("warmup_steps", "num_warmup_steps"),
@@ -121,7 +138,11 @@ def run() -> None:
     input_pipeline.check_records(files, config.max_seq_length)
     if FLAGS.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
-    print(f"{FLAGS.size} model, {strategy.num_replicas_in_sync} replica(s), "
+    variant = ", ".join(f"{f}={getattr(config, f)}" for f in
+                        ("objective", "masking", "generator", "weight_tying", "training")
+                        if getattr(config, f) != getattr(ElectraConfig(), f))
+    print(f"{FLAGS.size} model{' (' + variant + ')' if variant else ''}, "
+          f"{strategy.num_replicas_in_sync} replica(s), "
           f"{len(files)} data file(s), {config.num_train_steps} steps of batch "
           f"{config.train_batch_size}", flush=True)
     options = TrainOptions(model_dir=FLAGS.model_dir, seed=FLAGS.seed,
@@ -129,8 +150,11 @@ def run() -> None:
                            log_every=FLAGS.log_every, example_every=FLAGS.example_every,
                            jit_compile=FLAGS.jit_compile, mixed_precision=FLAGS.mixed_precision,
                            kill_at_step=FLAGS.debug_kill_at_step)
+    counts = None
+    if config.masking == "strategic" or config.generator == "unigram":
+        counts = records.read_unigram_counts(FLAGS.data)
     trainer = Trainer(config, strategy, files, tokenization.special_ids(vocab_tokens), vocab,
-                      options)
+                      options, unigram_counts=counts)
     if FLAGS.init_checkpoint and trainer.manager.latest_checkpoint is None:
         trainer.init_from(FLAGS.init_checkpoint)
         print(f"initialised weights from {FLAGS.init_checkpoint}", flush=True)

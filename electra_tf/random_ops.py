@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 # Streams of draws per example; each gets its own seed.
-POSITIONS, MASK_OR_KEEP, GUMBEL = 1, 2, 3
+POSITIONS, MASK_OR_KEEP, GUMBEL, RANDOM_TOKEN, SPAN_LENGTH, UNCORRUPTED = 1, 2, 3, 4, 5, 6
 MAX_PURPOSES = 16
 
 

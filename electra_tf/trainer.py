@@ -53,7 +53,7 @@ def _split(prepared, k: int, i: int):
 class Trainer:
     def __init__(self, config: ElectraConfig, strategy: tf.distribute.Strategy,
                  data_files: list[str], special, vocab_file: str | None,
-                 options: TrainOptions):
+                 options: TrainOptions, unigram_counts: list[int] | None = None):
         self.config = config
         self.strategy = strategy
         self.options = options
@@ -70,7 +70,12 @@ class Trainer:
             raise ValueError(f"--batch_size={batch} must be divisible by replicas "
                              f"({self.num_replicas}) x gradient_accumulation_steps ({k})")
         self.per_replica_batch = batch // self.num_replicas
-        self.objective = objectives.get_objective(config, special)
+        log_probs = None
+        if unigram_counts is not None:  # add-one smoothed corpus unigram distribution
+            counts = np.asarray(unigram_counts, np.float64)[:config.vocab_size] + 1.0
+            counts = np.pad(counts, (0, config.vocab_size - len(counts)), constant_values=1.0)
+            log_probs = np.log(counts / counts.sum()).astype(np.float32)
+        self.objective = objectives.get_objective(config, special, log_probs)
         with strategy.scope():
             self.model = ElectraPretrainingModel(config)
             self.model.build()
@@ -89,8 +94,7 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self.write_dir, "checkpoints"),
             max_to_keep=options.keep_checkpoints)
-        self._grad_fn = tf.function(self._grad_fn_impl, jit_compile=options.jit_compile)
-        self._loop = tf.function(self._loop_impl)
+        self._grad_fns, self._loops = {}, {}  # per training phase (two-stage)
         self._sample_batch = None
 
     # ------------------------------------------------------------------ data
@@ -107,25 +111,55 @@ class Trainer:
         self.iterator = iter(dataset)
 
     # ------------------------------------------------------------------ step
-    def _grad_fn_impl(self, micro_fields, dens):
+    def phase(self, step: int) -> str | None:
+        """Two-stage training: "generator" (MLM only) before two_stage_steps, then
+        "discriminator" (generator frozen); None otherwise."""
+        if self.config.training != "two_stage":
+            return None
+        return "generator" if step < self.config.two_stage_steps else "discriminator"
+
+    def phase_variables(self, phase: str | None) -> list:
+        """The variables a phase trains (all, except the other network in two-stage)."""
+        m = self.model
+        if phase is None:
+            return m.trainable_variables
+        if phase == "generator":
+            frozen = (m.discriminator.blocks + [m.discriminator.project, m.discriminator_head]
+                      + [m.sentence_head])
+        else:
+            frozen = m.generator.blocks + [m.generator.project, m.generator_head,
+                                           m.generator_embeddings]
+        skip = {id(v) for layer in frozen if layer is not None for v in layer.weights}
+        if phase == "generator":  # the generator's tied table is the shared one: keep it
+            skip -= {id(v) for v in m.embeddings.weights}
+        return [v for v in m.trainable_variables if id(v) not in skip]
+
+    def _grad_fn(self, phase):
+        if phase not in self._grad_fns:
+            self._grad_fns[phase] = tf.function(
+                lambda fields, dens: self._grad_fn_impl(fields, dens, phase),
+                jit_compile=self.options.jit_compile)
+        return self._grad_fns[phase]
+
+    def _loop(self, phase):
+        if phase not in self._loops:
+            self._loops[phase] = tf.function(lambda n: self._loop_impl(n, phase))
+        return self._loops[phase]
+
+    def _grad_fn_impl(self, micro_fields, dens, phase=None):
         micro = self._prepared_type(**micro_fields)  # tf.function takes dicts, not dataclasses
-        variables = self.model.trainable_variables
+        variables = self.phase_variables(phase)
         fp16 = self.options.mixed_precision == "mixed_float16"
         with tf.GradientTape() as tape:
             terms, sums, _ = self.objective.loss_terms(self.model, micro, self.options.seed,
-                                                       training=True)
+                                                       training=True, phase=phase)
             loss = tf.add_n([weight * num / (dens[name] + LOSS_EPS)
                              for name, (weight, num, _) in terms.items()])
-            scaled = loss * FLOAT16_LOSS_SCALE if fp16 else loss
-        grads = tape.gradient(scaled, variables)
-        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-                 for g, v in zip(grads, variables)]
-        if fp16:
-            grads = [g / FLOAT16_LOSS_SCALE for g in grads]
+        grads = compute_gradients(tape, loss, variables, FLOAT16_LOSS_SCALE if fp16 else None)
         sums = dict(sums, loss=loss)
         return grads, sums
 
-    def replica_step(self, batch):
+    def replica_step(self, batch, phase=None):
         """One optimisation step on this replica's share of the global batch."""
         ctx = tf.distribute.get_replica_context()
         prepared = self.objective.prepare(batch, self.options.seed)
@@ -136,20 +170,21 @@ class Trainer:
         grads, sums = None, None
         for i in range(k):
             micro = _split(prepared, k, i) if k > 1 else prepared
-            g, s = self._grad_fn(dict(vars(micro)), dens)
+            g, s = self._grad_fn(phase)(dict(vars(micro)), dens)
             grads = g if grads is None else [a + b for a, b in zip(grads, g)]
             sums = s if sums is None else {n: sums[n] + s[n] for n in sums}
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, norm = optimization.clip_by_global_norm(grads, self.config.clip_norm)
-        self.optimizer.apply(grads, self.model.trainable_variables)
+        self.optimizer.apply(grads, self.phase_variables(phase))
         sums["grad_norm"] = norm / self.num_replicas  # summed over replicas below
         return sums
 
-    def _loop_impl(self, num_steps):
+    def _loop_impl(self, num_steps, phase=None):
         """num_steps optimisation steps in one graph; returns summed metrics and the
         first step (0-based in this loop) whose loss was not finite, or -1."""
         def one_step():
-            per_replica = self.strategy.run(self.replica_step, args=(next(self.iterator),))
+            per_replica = self.strategy.run(self.replica_step,
+                                            args=(next(self.iterator), phase))
             sums = {n: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
                     for n, v in per_replica.items()}
             return sums, tf.logical_not(tf.math.is_finite(sums["loss"]))
@@ -198,6 +233,8 @@ class Trainer:
             shutil.copyfile(self.vocab_file, os.path.join(self.write_dir, "vocab.txt"))
         writer = (tf.summary.create_file_writer(opts.model_dir) if self.is_chief
                   else tf.summary.create_noop_writer())
+        if self.is_chief and self.step == 0:
+            _log_hparams(writer, cfg)
         self.restore()
         self._make_iterator()
         last = {}
@@ -209,8 +246,13 @@ class Trainer:
                 start_step = self.step
                 n = min(opts.log_every - start_step % opts.log_every,
                         opts.save_every - start_step % opts.save_every, total - start_step)
+                phase = self.phase(start_step)
+                if phase == "generator":  # do not run past the two-stage switch
+                    n = min(n, cfg.two_stage_steps - start_step)
+                if phase == "discriminator" and start_step == cfg.two_stage_steps:
+                    self._init_discriminator_from_generator()
                 t0 = time.time()
-                sums, first_bad = self._loop(tf.constant(n, tf.int64))
+                sums, first_bad = self._loop(phase)(tf.constant(n, tf.int64))
                 elapsed = time.time() - t0
                 sums = {k: v.numpy() for k, v in sums.items()}
                 if int(first_bad) >= 0:
@@ -235,8 +277,20 @@ class Trainer:
             writer.flush()
         if not interrupted and self.step >= total:
             self.export(os.path.join(self.write_dir, "discriminator"), "discriminator")
-            self.export(os.path.join(self.write_dir, "generator"), "generator")
+            if self.model.generator is not None:
+                self.export(os.path.join(self.write_dir, "generator"), "generator")
         return last
+
+    def _init_discriminator_from_generator(self) -> None:
+        """Two-stage training's switch: the discriminator starts as the generator."""
+        m = self.model
+        gen = weights.encoder_weights(m.generator, "encoder")
+        disc = weights.encoder_weights(m.discriminator, "encoder")
+        for name, var in disc.items():
+            var.assign(gen[name])
+        if self.is_chief:
+            print(f"two-stage: discriminator initialised from the generator at step "
+                  f"{self.step}; the generator is frozen from now on", flush=True)
 
     # ------------------------------------------------------------------ logs
     def _log(self, writer, sums, n, elapsed) -> dict:
@@ -254,9 +308,12 @@ class Trainer:
                     tf.summary.scalar(name, value)
         if self.options.progress and self.is_chief:
             pct = 100.0 * step / self.config.num_train_steps
+            nan = float("nan")
             print(f"step {step} ({pct:.1f}%)  loss {metrics['loss']:.4f}  "
-                  f"mlm {metrics['mlm_loss']:.4f} acc {metrics['mlm_accuracy']:.3f}  "
-                  f"disc {metrics['disc_loss']:.4f} auc {metrics['disc_auc']:.3f}  "
+                  f"mlm {metrics.get('mlm_loss', nan):.4f} "
+                  f"acc {metrics.get('mlm_accuracy', nan):.3f}  "
+                  f"disc {metrics.get('disc_loss', nan):.4f} "
+                  f"auc {metrics.get('disc_auc', nan):.3f}  "
                   f"lr {metrics['learning_rate']:.2e}  "
                   f"{metrics['examples_per_second']:.1f} ex/s", flush=True)
         return metrics
@@ -288,7 +345,8 @@ class Trainer:
         if which == "discriminator":
             named = weights.network_weights(m.embeddings, m.discriminator, m.discriminator_head)
         else:
-            named = weights.network_weights(m.embeddings, m.generator, m.generator_head)
+            emb = m.generator_embeddings or m.embeddings
+            named = weights.network_weights(emb, m.generator, m.generator_head)
         os.makedirs(directory, exist_ok=True)
         path = weights.write(os.path.join(directory, "weights"), named)
         with open(os.path.join(directory, "config.json"), "w") as f:
@@ -298,6 +356,33 @@ class Trainer:
         if self.is_chief:
             print(f"saved the {which} to {directory}", flush=True)
         return path
+
+
+def compute_gradients(tape, loss, variables, loss_scale=None) -> list:
+    """d loss / d variables (zeros where unconnected). With a (static) loss scale the
+    backward pass starts from loss_scale instead of 1 (as if the loss were scaled, so
+    float16 gradients do not underflow) and the result is divided back."""
+    seed = None if loss_scale is None else tf.cast(loss_scale, loss.dtype)
+    grads = tape.gradient(loss, variables, output_gradients=seed)
+    grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+             for g, v in zip(grads, variables)]
+    if loss_scale is not None:
+        grads = [g / loss_scale for g in grads]
+    return grads
+
+
+HPARAMS = ("objective", "masking", "generator", "weight_tying", "training", "mask_prob",
+           "mask_token_prob", "mask_random_prob", "generator_hidden_size", "generator_layers",
+           "temperature", "disallow_correct", "uncorrupted_prob", "two_stage_steps",
+           "learning_rate", "train_batch_size", "hidden_size", "num_layers", "max_seq_length")
+
+
+def _log_hparams(writer, config) -> None:
+    """The run's variant and sizes on TensorBoard's HParams dashboard."""
+    from tensorboard.plugins.hparams import api as hp
+
+    with writer.as_default():
+        hp.hparams({name: getattr(config, name) for name in HPARAMS})
 
 
 def _seed_states(model) -> list:

@@ -23,15 +23,17 @@ def exact(gold: str, pred: str) -> float:
     return float(normalize_answer(gold) == normalize_answer(pred))
 
 
-def f1_v1(gold: str, pred: str) -> float:
-    """v1.1 F1 (an empty normalised answer scores 0)."""
-    p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
-    common = collections.Counter(p) & collections.Counter(g)
-    same = sum(common.values())
+def _token_f1(g: list[str], p: list[str]) -> float:
+    same = sum((collections.Counter(g) & collections.Counter(p)).values())
     if same == 0:
         return 0.0
     precision, recall = same / len(p), same / len(g)
     return 2 * precision * recall / (precision + recall)
+
+
+def f1_v1(gold: str, pred: str) -> float:
+    """v1.1 F1 (an empty normalised answer scores 0)."""
+    return _token_f1(normalize_answer(gold).split(), normalize_answer(pred).split())
 
 
 def f1_v2(gold: str, pred: str) -> float:
@@ -39,12 +41,7 @@ def f1_v2(gold: str, pred: str) -> float:
     g, p = _tokens(gold), _tokens(pred)
     if not g or not p:
         return float(g == p)
-    common = collections.Counter(g) & collections.Counter(p)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(p), same / len(g)
-    return 2 * precision * recall / (precision + recall)
+    return _token_f1(g, p)
 
 
 def evaluate_v1(dataset: list[dict], predictions: dict[str, str]) -> dict[str, float]:

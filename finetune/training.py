@@ -11,9 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf import optimization
+from electra_tf.trainer import FLOAT16_LOSS_SCALE, compute_gradients
 from finetune import layerwise_lr
-
-FLOAT16_LOSS_SCALE = 2.0 ** 12
 
 
 class FinetuneError(RuntimeError):
@@ -81,12 +80,7 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: TrainOptions,
         with tf.GradientTape() as tape:
             outputs = model(batch, training=True)
             loss = tf.reduce_sum(loss_fn(outputs, batch)) / opts.batch_size
-            scaled = loss * FLOAT16_LOSS_SCALE if fp16 else loss
-        grads = tape.gradient(scaled, variables)
-        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-                 for g, v in zip(grads, variables)]
-        if fp16:
-            grads = [g / FLOAT16_LOSS_SCALE for g in grads]
+        grads = compute_gradients(tape, loss, variables, FLOAT16_LOSS_SCALE if fp16 else None)
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, _ = optimization.clip_by_global_norm(grads, opts.clip_norm)
         optimizer.apply(grads, variables)

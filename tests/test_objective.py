@@ -23,6 +23,9 @@ class StubModel:
         self.seen_disc_input = np.asarray(ids)
         return tf.constant(self.disc, tf.float32)
 
+    def discriminator_outputs(self, ids, seg, mask, positions=None, training=None):
+        return {"rtd_logits": self.discriminator_logits(ids, seg, mask, training)}
+
 
 def hand_batch():
     # [CLS] 5 6? ... ids: vocab is tiny; positions 1 and 2 masked, pos 3 pad slot

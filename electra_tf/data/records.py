@@ -81,3 +81,15 @@ def check_metadata(metadata: dict | None, data: str, max_seq_length: int,
         raise DataError(f"{where} was tokenized with another vocab (sha256 "
                         f"{metadata['vocab_hash'][:12]}..., expected {vocab_hash[:12]}...): "
                         f"rebuild it with the model's vocab.txt")
+
+
+def read_unigram_counts(data: str) -> list[int]:
+    """The data prep's per-token counts (unigram_counts.json next to the records)."""
+    directory = data if os.path.isdir(data) else os.path.dirname(glob.glob(data)[0]
+                                                                 if glob.glob(data) else data)
+    path = os.path.join(directory, COUNTS_FILE)
+    if not os.path.isfile(path):
+        raise DataError(f"{path} not found: strategic masking and the unigram generator need "
+                        f"the token counts that build_tfrecords writes; rebuild the data")
+    with open(path) as f:
+        return json.load(f)

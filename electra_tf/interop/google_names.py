@@ -160,13 +160,8 @@ def convert(entries: list[Entry], values: dict[str, np.ndarray], direction: str,
             continue
         out[dst] = value
     if missing or bad:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)}: {', '.join(missing[:6])}"
-                         + (" ..." if len(missing) > 6 else ""))
-        if bad:
-            parts.append(f"shape mismatch: {'; '.join(bad[:6])}" + (" ..." if len(bad) > 6 else ""))
-        raise MappingError(f"{source}: {' | '.join(parts)}")
+        from electra_tf.model.weights import problems
+        raise MappingError(f"{source}: {problems(missing, bad)}")
     return out
 
 

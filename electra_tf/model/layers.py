@@ -113,9 +113,9 @@ class DiscriminatorHead(keras.layers.Layer):
         return ops.squeeze(self.out(self.dense(sequence_output)), -1)
 
 
-def generator_head(config, embeddings: ElectraEmbeddings):
+def generator_head(config, embeddings: ElectraEmbeddings, name="generator_predictions"):
     """MLM head at the masked positions: dense(E, gelu) -> LayerNorm -> tied softmax + bias."""
     return keras_hub.layers.MaskedLMHead(
         token_embedding=embeddings.word_embeddings, intermediate_activation=gelu_exact,
         layer_norm_epsilon=config.layer_norm_epsilon, kernel_initializer=initializer(config),
-        name="generator_predictions")
+        name=name)

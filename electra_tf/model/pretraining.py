@@ -1,4 +1,4 @@
-"""The generator + discriminator pair with shared embeddings."""
+"""The generator + discriminator pair with shared embeddings (and the paper's variants)."""
 from __future__ import annotations
 
 import keras
@@ -6,40 +6,76 @@ from keras import ops
 
 from electra_tf.configs import ElectraConfig
 from electra_tf.model.layers import (DiscriminatorHead, ElectraEmbeddings, ElectraEncoder,
-                                     generator_head)
+                                     generator_head, initializer)
+
+MLM_OBJECTIVES = ("bert", "replace_mlm", "all_tokens_mlm")  # the main model predicts tokens
 
 
 class ElectraPretrainingModel(keras.Model):
     """Holds every pre-training weight; the objective decides how they are used.
 
-    Shared between the two networks (the paper's default weight tying): word,
-    position and segment embeddings and the embedding LayerNorm; the
-    generator's output softmax is the word table plus a bias. Each network has
-    its own embeddings_project when its hidden size differs from the
-    embedding size. There is no pooler.
+    Default (weight_tying=embeddings, the paper's choice): the two networks share word,
+    position and segment embeddings and the embedding LayerNorm; the generator's output
+    softmax is the word table plus a bias. Each network has its own embeddings_project
+    when its hidden size differs from the embedding size. There is no pooler.
+
+    Variants: weight_tying=none gives the generator its own embeddings; weight_tying=all
+    makes the generator the discriminator (same encoder). No generator network exists for
+    objective=bert or generator=unigram|uniform. bert / replace_mlm / all_tokens_mlm add an
+    MLM head on the discriminator (tied to the word table); uncorrupted_prob > 0 adds a
+    sentence-level "was this input corrupted" head on [CLS].
     """
 
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.embeddings = ElectraEmbeddings(config, name="embeddings")
-        gen = config.generator_sizes()
-        self.generator = ElectraEncoder(config, self.embeddings, name="generator", **gen)
-        self.generator_head = generator_head(config, self.embeddings)
         self.discriminator = ElectraEncoder(
             config, self.embeddings, hidden_size=config.hidden_size,
             num_layers=config.num_layers, num_heads=config.num_heads,
             intermediate_size=config.intermediate_size, name="discriminator")
         self.discriminator_head = DiscriminatorHead(config, name="discriminator_predictions")
+        self.generator_embeddings = None
+        self.generator = self.generator_head = None
+        if config.uses_generator_network:
+            gen_emb = self.embeddings
+            if config.weight_tying == "none":
+                gen_emb = self.generator_embeddings = ElectraEmbeddings(
+                    config, name="generator_embeddings")
+            if config.weight_tying == "all":
+                self.generator = self.discriminator
+            else:
+                self.generator = ElectraEncoder(config, gen_emb, name="generator",
+                                                **config.generator_sizes())
+            self.generator_head = generator_head(config, gen_emb)
+        self.discriminator_mlm_head = None
+        if config.objective in MLM_OBJECTIVES:
+            self.discriminator_mlm_head = generator_head(config, self.embeddings,
+                                                         name="discriminator_mlm_predictions")
+        self.sentence_head = None
+        if config.uncorrupted_prob > 0:
+            self.sentence_head = keras.layers.Dense(1, kernel_initializer=initializer(config),
+                                                    name="sentence_predictions")
+
+    @property
+    def generator_is_discriminator(self) -> bool:
+        return self.generator is not None and self.generator is self.discriminator
 
     def build(self, input_shape=None):
         length = self.config.max_seq_length
         shape = (None, length)
-        self.generator.build(shape)
         self.discriminator.build(shape)
-        gen_hidden = self.config.generator_sizes()["hidden_size"]
-        self.generator_head.build((None, length, gen_hidden), (None, None))
-        self.discriminator_head.build((None, length, self.config.hidden_size))
+        hidden = self.config.hidden_size
+        if self.generator is not None:
+            if not self.generator_is_discriminator:
+                self.generator.build(shape)
+            gen_hidden = self.generator.hidden_size
+            self.generator_head.build((None, length, gen_hidden), (None, None))
+        self.discriminator_head.build((None, length, hidden))
+        if self.discriminator_mlm_head is not None:
+            self.discriminator_mlm_head.build((None, length, hidden), (None, None))
+        if self.sentence_head is not None:
+            self.sentence_head.build((None, hidden))
         self.built = True
 
     def generator_logits(self, input_ids, segment_ids, input_mask, positions, training=None):
@@ -47,10 +83,24 @@ class ElectraPretrainingModel(keras.Model):
         hidden = self.generator(input_ids, segment_ids, input_mask, training=training)
         return ops.cast(self.generator_head(hidden, mask_positions=positions), "float32")
 
+    def discriminator_outputs(self, input_ids, segment_ids, input_mask, positions=None,
+                              training=None) -> dict:
+        """One discriminator pass: rtd_logits [B, L]; mlm_logits [B, N, V] at `positions`
+        (MLM objectives); sentence_logit [B] (contrastive option)."""
+        hidden = self.discriminator(input_ids, segment_ids, input_mask, training=training)
+        out = {"rtd_logits": ops.cast(self.discriminator_head(hidden), "float32")}
+        if self.discriminator_mlm_head is not None and positions is not None:
+            out["mlm_logits"] = ops.cast(
+                self.discriminator_mlm_head(hidden, mask_positions=positions), "float32")
+        if self.sentence_head is not None:
+            out["sentence_logit"] = ops.cast(ops.squeeze(self.sentence_head(hidden[:, 0]), -1),
+                                             "float32")
+        return out
+
     def discriminator_logits(self, input_ids, segment_ids, input_mask, training=None):
         """[B, L] ids -> [B, L] float32 replaced-token logits."""
-        hidden = self.discriminator(input_ids, segment_ids, input_mask, training=training)
-        return ops.cast(self.discriminator_head(hidden), "float32")
+        return self.discriminator_outputs(input_ids, segment_ids, input_mask,
+                                          training=training)["rtd_logits"]
 
     def call(self, inputs, training=None):
         ids, seg, mask = inputs["input_ids"], inputs["segment_ids"], inputs["input_mask"]

@@ -63,14 +63,36 @@ def network_weights(embeddings, encoder, head=None, exclude=()) -> dict:
 
 
 def pretraining_weights(model) -> dict:
-    """Every weight of an ElectraPretrainingModel, by name."""
+    """Every weight of an ElectraPretrainingModel, by name (each variable once)."""
     out = dict(embedding_weights(model.embeddings))
-    out.update(encoder_weights(model.generator, "generator"))
     out.update(encoder_weights(model.discriminator, "discriminator"))
-    shared = model.embeddings.weights
-    out.update(layer_weights(model.generator_head, "generator_predictions", exclude=shared))
     out.update(layer_weights(model.discriminator_head, "discriminator_predictions"))
+    shared = list(model.embeddings.weights)
+    if model.generator_embeddings is not None:  # weight_tying=none
+        out.update({"generator_" + n: v
+                    for n, v in embedding_weights(model.generator_embeddings).items()})
+        shared += list(model.generator_embeddings.weights)
+    if model.generator is not None and not model.generator_is_discriminator:
+        out.update(encoder_weights(model.generator, "generator"))
+    if model.generator_head is not None:
+        out.update(layer_weights(model.generator_head, "generator_predictions", exclude=shared))
+    for attr in ("discriminator_mlm_head", "sentence_head"):
+        layer = getattr(model, attr)
+        if layer is not None:
+            out.update(layer_weights(layer, layer.name, exclude=shared))
     return out
+
+
+def problems(missing: list[str], bad: list[str], show: int = 6) -> str:
+    """'missing N weight(s): a, b | shape mismatch: ...' for error messages."""
+    def cut(items, sep):
+        return sep.join(items[:show]) + (" ..." if len(items) > show else "")
+    parts = []
+    if missing:
+        parts.append(f"missing {len(missing)} weight(s): {cut(missing, ', ')}")
+    if bad:
+        parts.append(f"shape mismatch: {cut(bad, '; ')}")
+    return " | ".join(parts)
 
 
 def write(prefix: str, named: dict) -> str:
@@ -110,14 +132,8 @@ def assign(named_vars: dict, values: dict[str, np.ndarray], source: str,
            for n, v in named_vars.items()
            if n in values and tuple(values[n].shape) != tuple(v.shape)]
     if missing or bad:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} weight(s): {', '.join(missing[:6])}"
-                         + (" ..." if len(missing) > 6 else ""))
-        if bad:
-            parts.append(f"shape mismatch: {'; '.join(bad[:6])}" + (" ..." if len(bad) > 6 else ""))
-        raise WeightsError(f"{source} does not fit the model: {' | '.join(parts)} (is the "
-                           f"config the checkpoint's?)")
+        raise WeightsError(f"{source} does not fit the model: {problems(missing, bad)} (is "
+                           f"the config the checkpoint's?)")
     for n, v in named_vars.items():
         if n in values:
             v.assign(values[n].astype(v.dtype) if hasattr(values[n], "astype") else values[n])
