@@ -211,14 +211,14 @@ def main(argv):
     del argv
     from electra_tf.configs import ConfigError
     from electra_tf.interop.google_names import MappingError
-    from electra_tf.interop.google_tf1 import ImportError_
+    from electra_tf.interop.google_tf1 import CheckpointImportError
     from electra_tf.interop.huggingface import HFError
     from electra_tf.interop.ours import CheckpointError
     from electra_tf.tokenization import VocabError
 
     try:
         run()
-    except (UsageError, ConfigError, MappingError, ImportError_, HFError, CheckpointError,
+    except (UsageError, ConfigError, MappingError, CheckpointImportError, HFError, CheckpointError,
             VocabError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

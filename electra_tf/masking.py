@@ -131,7 +131,6 @@ def mask_batch(batch, config, special, seed, unigram_log_probs=None) -> MaskedBa
     input_ids = ops.cast(batch["input_ids"], "int32")
     input_mask = ops.cast(batch["input_mask"], "int32")
     index = batch["example_index"]
-    length = input_ids.shape[1]
     n = config.num_predictions
 
     cand = candidates_mask(input_ids, input_mask, special)

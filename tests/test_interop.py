@@ -2,8 +2,6 @@
 transformers on PyTorch CPU): HF and Google TF1 imports give the reference's logits,
 ours -> HF -> ours is exact, BERT encoders give BertModel's hidden states, and the
 keras-hub / SavedModel exports reproduce our outputs."""
-import os
-
 import numpy as np
 import pytest
 

@@ -10,7 +10,7 @@ OPTIMIZER_SUFFIXES = ("/adam_m", "/adam_v")
 IGNORED = ("global_step",)
 
 
-class ImportError_(ValueError):
+class CheckpointImportError(ValueError):
     """Cannot import the checkpoint; the message names what is wrong."""
 
 
@@ -21,7 +21,7 @@ def read_checkpoint(path: str) -> tuple[dict[str, np.ndarray], list[str]]:
     try:
         reader = tf.train.load_checkpoint(path)
     except Exception as e:  # noqa: BLE001 - missing/corrupt: one line
-        raise ImportError_(f"cannot read TF checkpoint {path}: {str(e).splitlines()[0]} (pass "
+        raise CheckpointImportError(f"cannot read TF checkpoint {path}: {str(e).splitlines()[0]} (pass "
                            f"the prefix, e.g. electra_small/model.ckpt-1000000)") from None
     values, ignored = {}, []
     for name in reader.get_variable_to_shape_map():
@@ -36,14 +36,14 @@ def infer_config(values: dict[str, np.ndarray], base: ElectraConfig) -> ElectraC
     """The sizes the checkpoint's shapes imply (heads: hidden // 64, as every paper size;
     override with --config=num_heads=N)."""
     if "electra/embeddings/word_embeddings" not in values:
-        raise ImportError_("no electra/embeddings/word_embeddings: not an ELECTRA checkpoint "
+        raise CheckpointImportError("no electra/embeddings/word_embeddings: not an ELECTRA checkpoint "
                            "(expected the original's variable names)")
     vocab, emb = values["electra/embeddings/word_embeddings"].shape
     positions = values["electra/embeddings/position_embeddings"].shape[0]
     types = values["electra/embeddings/token_type_embeddings"].shape[0]
     layers = gn.count_layers(values, "electra")
     if layers == 0:
-        raise ImportError_("no electra/encoder/layer_N variables in the checkpoint")
+        raise CheckpointImportError("no electra/encoder/layer_N variables in the checkpoint")
     hidden, inter = values["electra/encoder/layer_0/intermediate/dense/kernel"].shape
     fields = dict(vocab_size=int(vocab), embedding_size=int(emb),
                   max_position_embeddings=int(positions), type_vocab_size=int(types),
@@ -62,7 +62,7 @@ def infer_config(values: dict[str, np.ndarray], base: ElectraConfig) -> ElectraC
     if gen_layers:
         sizes = config.generator_sizes()
         if (sizes["hidden_size"], sizes["num_layers"]) != (gen_hidden, gen_layers):
-            raise ImportError_(f"generator of {gen_layers} layers x {gen_hidden} cannot be "
+            raise CheckpointImportError(f"generator of {gen_layers} layers x {gen_hidden} cannot be "
                                f"expressed as fractions of the discriminator's")
     return config
 

@@ -234,8 +234,3 @@ def _hf_key(name: str, scope: str):
 def _wb(name):
     return "weight" if name.endswith("kernel") else "bias"
 
-
-def rescope(values: dict[str, np.ndarray], src: str, dst: str) -> dict[str, np.ndarray]:
-    """Renames an encoder's TF1 scope (src/... -> dst/...); embeddings and heads unchanged."""
-    return {(dst + n[len(src):] if n.startswith(src + "/") and not n.startswith(
-        "electra/embeddings/") else n): v for n, v in values.items()}

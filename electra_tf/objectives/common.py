@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keras import ops
 
-from electra_tf import masking, random_ops
+from electra_tf import random_ops
 
 AUC_BINS = 200
 
