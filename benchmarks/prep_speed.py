@@ -46,6 +46,13 @@ def main():
     p.add_argument("--max_seq_length", type=int, default=128)
     p.add_argument("--num_workers", type=int, default=0)
     args = p.parse_args()
+    # Both pipelines need TensorFlow (the peer to write TFRecords, as the original
+    # script does); import it once, outside both timings. The peer's tokenizer module
+    # is imported here too, so neither timing includes module imports.
+    import tensorflow  # noqa: F401
+    import tensorflow_text  # noqa: F401
+    from official.nlp.tools import tokenization  # noqa: F401
+
     from electra_tf.data import prep
 
     files = prep.find_input_files(args.corpus)
@@ -64,7 +71,11 @@ def main():
     ours_eps, peer_eps = meta["num_examples"] / ours_s, n_peer / peer_s
     print(f"corpus: {len(files)} files, {sum(os.path.getsize(f) for f in files) / 1e6:.1f} MB; "
           f"cores: {os.cpu_count()}")
-    print(f"ours (tf-text, {args.num_workers or os.cpu_count()} workers): "
+    workers = args.num_workers or prep.auto_workers(
+        sum(os.path.getsize(f) for f in files))
+    how = (f"{workers} worker processes" if workers > 1
+           else f"1 process, tokenizing in {os.cpu_count()} threads")
+    print(f"ours (tf-text, {how}): "
           f"{meta['num_examples']} examples in {ours_s:.1f} s = {ours_eps:.0f} ex/s")
     print(f"peer (pure-Python FullTokenizer, 1 process): {n_peer} examples in {peer_s:.1f} s "
           f"= {peer_eps:.0f} ex/s")

@@ -72,15 +72,18 @@ class WordPieceTokenizer:
         # tf-text's FastBertTokenizer lower-cases with NFKD-like compatibility
         # folding (it turns "¾" into "3⁄4" and "″" into "′′"), which BERT does not,
         # so BERT's cleaning, lower-casing and NFD accent stripping run here and
-        # tf-text's BertTokenizer does the punctuation/CJK split and WordPiece.
-        table = tf.lookup.StaticVocabularyTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(self.vocab), tf.range(len(self.vocab), dtype=tf.int64)),
-            num_oov_buckets=1)
-        self._tokenizer = tf_text.BertTokenizer(
-            table, suffix_indicator="##", max_bytes_per_word=MAX_BYTES_PER_WORD,
-            token_out_type=tf.int64, unknown_token="[UNK]", lower_case=False,
-            preserve_unused_token=False)
+        # FastWordpieceTokenizer does BERT's whitespace/punctuation/CJK split and the
+        # greedy longest-match-first WordPiece in one linear-time op (2x faster than
+        # BertTokenizer's, and unlike BertTokenizer's split it treats every Unicode
+        # space separator, e.g. U+3000, as whitespace, as BERT does).
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            self.vocab, suffix_indicator="##", max_bytes_per_word=MAX_BYTES_PER_WORD,
+            token_out_type=tf.int64, unknown_token="[UNK]", no_pretokenization=False,
+            support_detokenization=False)
+        # One graph for the whole pipeline: eager ragged ops cost ~30% more in Python
+        # overhead and hold the GIL, the graph releases it (threads tokenize in parallel).
+        self._tokenize = tf.function(self._tokenize_graph,
+                                     input_signature=[tf.TensorSpec([None], tf.string)])
 
     def _preprocess(self, texts):
         tf, tf_text = self._tf, self._text
@@ -94,11 +97,12 @@ class WordPieceTokenizer:
             texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
         return texts
 
+    def _tokenize_graph(self, texts):
+        return self._wordpiece.tokenize(self._preprocess(texts))
+
     def tokenize(self, texts):
         """[batch] strings -> RaggedTensor [batch, (tokens)] of int64 ids."""
-        tf = self._tf
-        texts = tf.convert_to_tensor(texts, tf.string)
-        return self._tokenizer.tokenize(self._preprocess(texts)).merge_dims(-2, -1)
+        return self._tokenize(self._tf.convert_to_tensor(texts, self._tf.string))
 
     def tokenize_lines(self, lines: list[str]) -> list[list[int]]:
         if not lines:

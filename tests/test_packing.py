@@ -86,3 +86,33 @@ def test_reproducible_with_seed():
     b = list(packing.pack_lines(lines, 64, random.Random("s")))
     c = list(packing.pack_lines(lines, 64, random.Random("t")))
     assert a == b and a != c
+
+
+def test_fast_encoder_parses_to_the_reference_example():
+    """records.ExampleEncoder writes protobuf bytes by hand; they must parse to exactly the
+    tf.train.Example that the protobuf library builds from to_features' lists."""
+    import tensorflow as tf
+
+    from electra_tf.data import records
+
+    encoder = records.ExampleEncoder(vocab_size=30522)
+    rng = random.Random(0)
+    # ids of 1, 2 and 3 varint bytes, beyond the table (5 bytes), and the table's edges
+    pool = [0, 1, 127, 128, 16383, 16384, 30521, 30522, 2 ** 33]
+    cases = [([5], []), ([127, 128], [16384]), (list(range(120, 140)), [2 ** 33, 30521])]
+    for _ in range(50):
+        a = [rng.choice(pool) for _ in range(rng.randint(1, 60))]
+        b = [rng.choice(pool) for _ in range(rng.randint(0, 60))]
+        cases.append((a, b))
+    for first, second in cases:
+        feats = packing.to_features(first, second, 128, 101, 102)
+        reference = tf.train.Example.FromString(records.encode_example(feats))
+        for ours in (encoder.encode(feats),
+                     encoder.encode_packed(first, second, 128, 101, 102)):
+            parsed = tf.train.Example.FromString(ours)
+            assert parsed == reference
+            values = parsed.features.feature
+            assert list(values["input_ids"].int64_list.value) == feats["input_ids"]
+            assert list(values["segment_ids"].int64_list.value) == feats["segment_ids"]
+    with pytest.raises(ValueError, match="non-negative"):
+        encoder.encode({"input_ids": [-1], "input_mask": [1], "segment_ids": [0]})

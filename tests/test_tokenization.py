@@ -38,7 +38,10 @@ def test_equals_reference_full_tokenizer(lower):
     lines = ["The Allied landing at 9 ° 25 ′ 45 ″ S, ¾ of the men ‑ M-28.",
              "Ελληνικά Кириллица 日本語のテキスト", "Tab\tand\x00control\ufffdchars",
              "ÀÉÎÕÜ ß ﬁ ligature", "emoji 😀 and #hashtags @users", "Ｆｕｌｌｗｉｄｔｈ １２３",
-             "Mr. O'Neill's 3.5% e-mail — “quoted” …"]
+             "Mr. O'Neill's 3.5% e-mail — “quoted” …",
+             # every Unicode space separator (Zs) is whitespace for BERT; tf-text's
+             # BertTokenizer split kept U+3000 inside words
+             "ideographic\u3000space no\u00a0break thin\u2009space ogham\u1680mark"]
     reference = ref.FullTokenizer(SHARED_VOCAB, do_lower_case=lower)
     reference.wordpiece_tokenizer.max_input_chars_per_word = 200  # ELECTRA's value
     ours = tokenization.WordPieceTokenizer(SHARED_VOCAB, lower_case=lower, strip_accents=lower)

@@ -2,14 +2,19 @@
 
 Work is split into units (a file, or a chunk of a large file cut at a blank
 line), each with its own seeded RNG, so the output is identical whatever the
-number of workers. Units run in worker processes; the parent writes their
-examples round-robin into the shards in unit order.
+number of workers. Units run in worker processes (large corpora) or in this
+process with tokenization in threads overlapping packing (small corpora, where a
+worker's TensorFlow import would cost more than it saves); either way the parent
+writes their examples round-robin into the shards in unit order.
 """
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import glob
 import hashlib
+import itertools
 import multiprocessing
 import os
 import random
@@ -23,6 +28,7 @@ from electra_tf.data import packing, records
 
 CHUNK_BYTES = 1 << 20  # large files are cut into ~1 MB units at document breaks
 TOKENIZE_BATCH = 2048
+PROCESS_BYTES = 64 << 20  # corpus bytes per worker process when --num_workers=0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +94,8 @@ def _init_worker(options: PrepOptions) -> None:
     from electra_tf.tokenization import WordPieceTokenizer
 
     tokenizer = WordPieceTokenizer(options.vocab, options.lower_case, options.strip_accents)
-    _WORKER.update(options=options, tokenizer=tokenizer)
+    _WORKER.update(options=options, tokenizer=tokenizer,
+                   encoder=records.ExampleEncoder(len(tokenizer.vocab)))
 
 
 def _read_lines(unit: Unit) -> list[str]:
@@ -98,10 +105,9 @@ def _read_lines(unit: Unit) -> list[str]:
     return data.decode("utf-8", errors="replace").splitlines()
 
 
-def process_unit(unit: Unit) -> tuple[list[bytes], np.ndarray, int]:
-    """One unit -> (serialized examples, unigram counts, bytes read)."""
-    options: PrepOptions = _WORKER["options"]
-    tokenizer = _WORKER["tokenizer"]
+def tokenize_unit(unit: Unit, tokenizer, options: PrepOptions) -> list[list[int] | None]:
+    """One unit's lines -> WordPiece ids per line (None for a blank line). Runs TF ops,
+    which release the GIL, so several units tokenize in parallel threads."""
     lines = [line.strip() for line in _read_lines(unit)]
     if not options.blanks_separate_docs:
         lines = [line for line in lines if line]
@@ -111,18 +117,62 @@ def process_unit(unit: Unit) -> tuple[list[bytes], np.ndarray, int]:
         batch = text_index[b:b + TOKENIZE_BATCH]
         for i, tokens in zip(batch, tokenizer.tokenize_lines([lines[i] for i in batch])):
             ids[i] = tokens
+    return ids
+
+
+def pack_unit(unit: Unit, ids: list[list[int] | None], options: PrepOptions, tokenizer,
+              encoder: records.ExampleEncoder) -> tuple[list[bytes], np.ndarray, int]:
+    """Tokenized unit -> (serialized examples, unigram counts of their tokens, bytes read)."""
+    special = tokenizer.special
     seed = f"{options.seed}:{os.path.basename(unit.path)}:{unit.start}"
     rng = random.Random(hashlib.sha256(seed.encode()).hexdigest())
-    special = tokenizer.special
     out, packed = [], []
-    for first, second in packing.pack_lines(ids, options.max_seq_length, rng):
-        feats = packing.to_features(first, second, options.max_seq_length,
-                                    special.cls, special.sep, special.pad)
-        packed.append(feats["input_ids"][:len(first) + len(second) + (3 if second else 2)])
-        out.append(records.encode_example(feats))
-    flat = np.fromiter((t for ex in packed for t in ex), np.int64)
-    counts = np.bincount(flat, minlength=len(tokenizer.vocab))
+    length = options.max_seq_length
+    for first, second in packing.pack_lines(ids, length, rng):
+        out.append(encoder.encode_packed(first, second, length, special.cls, special.sep,
+                                         special.pad))
+        packed.append(first)
+        packed.append(second)
+    counts = np.bincount(np.fromiter(itertools.chain.from_iterable(packed), np.int64),
+                         minlength=len(tokenizer.vocab))
+    counts[special.cls] += len(out)
+    counts[special.sep] += sum(2 if second else 1 for second in packed[1::2])
     return out, counts, unit.end - unit.start
+
+
+def process_unit(unit: Unit) -> tuple[list[bytes], np.ndarray, int]:
+    """One unit, in a worker process."""
+    options: PrepOptions = _WORKER["options"]
+    tokenizer = _WORKER["tokenizer"]
+    ids = tokenize_unit(unit, tokenizer, options)
+    return pack_unit(unit, ids, options, tokenizer, _WORKER["encoder"])
+
+
+def _in_process(units: list[Unit], options: PrepOptions, threads: int):
+    """Units in this process: tokenization in `threads` threads, `threads` units ahead,
+    overlapped with packing in the calling thread. Yields process_unit's results in order."""
+    from electra_tf.tokenization import WordPieceTokenizer
+
+    tokenizer = WordPieceTokenizer(options.vocab, options.lower_case, options.strip_accents)
+    encoder = records.ExampleEncoder(len(tokenizer.vocab))
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        pending = collections.deque()
+        todo = iter(units)
+        for unit in itertools.islice(todo, threads + 1):
+            pending.append((unit, pool.submit(tokenize_unit, unit, tokenizer, options)))
+        while pending:
+            unit, future = pending.popleft()
+            ids = future.result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(tokenize_unit, nxt, tokenizer, options)))
+            yield pack_unit(unit, ids, options, tokenizer, encoder)
+
+
+def auto_workers(total_bytes: int) -> int:
+    """Worker processes for num_workers=0: each costs a TensorFlow import (seconds), so
+    small corpora run in this process (threads) and large ones use every core."""
+    return max(1, min(os.cpu_count() or 1, total_bytes // PROCESS_BYTES))
 
 
 # ----------------------------------------------------------------- parent side
@@ -144,7 +194,7 @@ def build(corpus: str, output_dir: str, options: PrepOptions, num_shards: int = 
     files = find_input_files(corpus)
     units = split_units(files, options.blanks_separate_docs)
     total_bytes = sum(u.end - u.start for u in units)
-    num_workers = num_workers or os.cpu_count() or 1
+    num_workers = num_workers or auto_workers(total_bytes)
     num_workers = max(1, min(num_workers, len(units)))
 
     tmp_dir = output_dir.rstrip("/") + ".partial"
@@ -157,10 +207,9 @@ def build(corpus: str, output_dir: str, options: PrepOptions, num_shards: int = 
     bar = _progress(total_bytes, progress)
     start = time.time()
     try:
+        pool = None
         if num_workers == 1:
-            _init_worker(options)
-            results = map(process_unit, units)
-            pool = None
+            results = _in_process(units, options, threads=os.cpu_count() or 1)
         else:
             pool = multiprocessing.get_context("spawn").Pool(
                 num_workers, initializer=_init_worker, initargs=(options,))
