@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -73,6 +74,7 @@ def main():
     for name, extra in (("pretrained", [f"--init_checkpoint={ckpt}"]),
                         ("random init", [f"--size={a.size}", f"--vocab={vocab}"])):
         out = os.path.join(a.work_dir, f"ft_{a.task}_{name.replace(' ', '_')}")
+        shutil.rmtree(out, ignore_errors=True)  # results of an earlier run
         times[name] = sh(common + extra + [f"--output_dir={out}"], f"fine-tune ({name})")
         results[name] = json.load(open(os.path.join(out, "results.json")))
     key = next(iter(results["pretrained"]["median"]))

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,14 +47,18 @@ def last_metrics(stdout: str) -> dict:
     return {k: float(v) for k, v in zip(keys, m.groups())}
 
 
-def pretrain(objective, records, work, steps, batch, length, warmup, extra=()):
+def pretrain(objective, records, work, steps, batch, length, warmup, extra=(), log_every=50):
     model_dir = os.path.join(work, f"pt_{objective}_{steps}")
     args = (["-m", "electra_tf.pretrain", f"--data={records}", f"--model_dir={model_dir}",
              f"--objective={objective}", f"--train_steps={steps}", f"--batch_size={batch}",
              f"--max_seq_length={length}", f"--warmup_steps={warmup}",
-             f"--log_every={max(1, min(50, steps))}", "--example_every=0", "--save_every=100000"]
+             f"--log_every={max(1, min(log_every, steps))}", "--example_every=0",
+             "--save_every=100000"]
             + MICRO + list(extra))
+    shutil.rmtree(model_dir, ignore_errors=True)  # a stale dir would resume, not train
     out, seconds = sh(args, f"pre-train {objective}")
+    with open(model_dir + ".log", "w") as f:  # the whole progress log, for the curves
+        f.write(out)
     return model_dir, seconds, last_metrics(out)
 
 
@@ -81,15 +86,17 @@ def main():
     lr = [f"--learning_rate={a.learning_rate}"]
     rows = []
     for obj in a.objectives.split(","):
-        # calibration: 10 steps after a 5-step warm-up run (graph building excluded)
-        _, t5, _ = pretrain(obj, records, a.work_dir, 5, a.batch_size, a.max_seq_length, 1, lr)
-        _, t15, _ = pretrain(obj, records, a.work_dir, 15, a.batch_size, a.max_seq_length, 1, lr)
-        per_step = max((t15 - t5) / 10.0, 1e-3)
+        # calibration: throughput of steps 21-40 of a 40-step run (the first 20 include
+        # graph building); whole-process times would count start-up, not compute
+        _, _, calib = pretrain(obj, records, a.work_dir, 40, a.batch_size, a.max_seq_length, 1,
+                               lr, log_every=20)
+        per_step = a.batch_size / calib["ex_per_s"]
         steps = max(20, int(a.seconds / per_step))
         print(f"{obj}: {per_step:.2f} s/step -> {steps} steps", flush=True)
         model_dir, seconds, metrics = pretrain(obj, records, a.work_dir, steps, a.batch_size,
                                                a.max_seq_length, max(1, steps // 10), lr)
         out = os.path.join(a.work_dir, f"ft_{obj}_{a.task}")
+        shutil.rmtree(out, ignore_errors=True)
         sh(["-m", "finetune.run", f"--task={a.task}",
             f"--data_dir={os.path.join(SHARED, 'glue', GLUE_DIRS[a.task])}",
             f"--init_checkpoint={model_dir}/discriminator", f"--output_dir={out}",
@@ -102,17 +109,19 @@ def main():
         scores = [r["metrics"][key] for r in res["runs"]]
         rows.append((obj, steps, seconds, metrics, key, scores))
         print(f"{obj}: {key} runs {scores}", flush=True)
-    print(f"\nPre-training {a.seconds:.0f} s each (batch {a.batch_size} x {a.max_seq_length}, "
+    print(f"\nPre-training {a.seconds:.0f} s of steps each (wall time below includes start-up "
+          f"and graph building) (batch {a.batch_size} x {a.max_seq_length}, "
           f"micro model {' '.join(MICRO[1:])}); fine-tuning {a.task} "
           f"({a.max_train_examples} train examples, {a.finetune_epochs:g} epochs, length "
           f"{a.finetune_length}), {a.seeds} seeds\n")
-    print("| objective | pre-train steps | pre-train s | final MLM loss / acc | final RTD loss"
-          " / AUC | dev " + rows[0][4] + " per seed | median |")
-    print("|---|---|---|---|---|---|---|")
+    print("| objective | pre-train steps | steady ex/s | wall s | final MLM loss / acc | final "
+          "RTD loss / AUC | dev " + rows[0][4] + " per seed | median |")
+    print("|---|---|---|---|---|---|---|---|")
     for obj, steps, seconds, m, key, scores in rows:
         rtd = (f"{m['disc_loss']:.3f} / {m['disc_auc']:.3f}" if m["disc_loss"] == m["disc_loss"]
                else "-")
-        print(f"| {obj} | {steps} | {seconds:.0f} | {m['mlm_loss']:.3f} / {m['mlm_acc']:.3f} | "
+        print(f"| {obj} | {steps} | {m['ex_per_s']:.0f} | {seconds:.0f} | "
+              f"{m['mlm_loss']:.3f} / {m['mlm_acc']:.3f} | "
               f"{rtd} | {', '.join(f'{s:.1f}' for s in scores)} | "
               f"**{statistics.median(scores):.1f}** |")
 

@@ -43,7 +43,7 @@ def matmul_flops_per_s(n=2048, reps=10):
     return 2 * n ** 3 * reps / (time.time() - t)
 
 
-def ours(cfg, batch, steps, data_dir, vocab):
+def ours(cfg, batch, steps, data_dir, vocab, jit_compile=False):
     from electra_tf import distribution
     from electra_tf.tokenization import load_vocab, special_ids
     from electra_tf.trainer import Trainer, TrainOptions
@@ -52,7 +52,7 @@ def ours(cfg, batch, steps, data_dir, vocab):
     tr = Trainer(cfg, distribution.make_strategy("one_device"), files,
                  special_ids(load_vocab(vocab)), None,
                  TrainOptions(model_dir=os.path.join(data_dir, "m"), shuffle_buffer=64,
-                              progress=False))
+                              progress=False, jit_compile=jit_compile))
     tr._make_iterator()
     tr._loop(tf.constant(2, tf.int64))  # trace + warm up
     t = time.time()
@@ -61,7 +61,7 @@ def ours(cfg, batch, steps, data_dir, vocab):
     return (time.time() - t) / steps
 
 
-def model_garden(cfg, batch, steps):
+def model_garden(cfg, batch, steps, jit_compile=False):
     import tf_keras
     from official.nlp.modeling import models, networks
 
@@ -93,7 +93,7 @@ def model_garden(cfg, batch, steps):
         "masked_lm_ids": tf.constant(rng.integers(1000, 30000, (batch, n)), tf.int32),
     }
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def step():
         with tf.GradientTape() as tape:
             out = pre(inputs, training=True)
@@ -133,6 +133,8 @@ def main():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--size", default="small")
     p.add_argument("--vocab", default="../shared/data/vocab/vocab.txt")
+    p.add_argument("--jit_compile", action="store_true",
+                   help="XLA-compile both train steps (ours: --jit_compile)")
     args = p.parse_args()
     from electra_tf.configs import get_config
 
@@ -142,12 +144,13 @@ def main():
         write_synthetic(os.path.join(tmp, "synthetic.tfrecord"), 4 * args.batch_size,
                         args.seq_length)
         mm = matmul_flops_per_s()
-        ours_s = ours(cfg, args.batch_size, args.steps, tmp, args.vocab)
-        mg_s = model_garden(cfg, args.batch_size, args.steps)
+        ours_s = ours(cfg, args.batch_size, args.steps, tmp, args.vocab, args.jit_compile)
+        mg_s = model_garden(cfg, args.batch_size, args.steps, args.jit_compile)
     flops = train_flops(cfg, args.batch_size, args.seq_length)
     print(f"machine: {os.cpu_count()} CPU cores, TF {tf.__version__}, "
           f"GPUs: {len(tf.config.list_physical_devices('GPU'))}")
-    print(f"ELECTRA-{args.size} train step, batch {args.batch_size}x{args.seq_length}")
+    print(f"ELECTRA-{args.size} train step, batch {args.batch_size}x{args.seq_length}"
+          f"{', XLA (jit_compile) for both' if args.jit_compile else ''}")
     print(f"ours:         {ours_s:.3f} s/step")
     print(f"model garden: {mg_s:.3f} s/step")
     print(f"speed ratio (model garden / ours): {mg_s / ours_s:.2f}x (goal >= 1.3x)")
