@@ -18,10 +18,7 @@ class FinetuneModel(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.embeddings = ElectraEmbeddings(config, name="embeddings")
-        self.encoder = ElectraEncoder(
-            config, self.embeddings, hidden_size=config.hidden_size,
-            num_layers=config.num_layers, num_heads=config.num_heads,
-            intermediate_size=config.intermediate_size, name="encoder")
+        self.encoder = ElectraEncoder(config, self.embeddings, name="encoder")
         self.head = head
 
     def build(self, input_shape=None):

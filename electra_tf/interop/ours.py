@@ -87,11 +87,7 @@ def build_network(config: ElectraConfig, which: str, head: bool = True):
                                          generator_head)
 
     emb = ElectraEmbeddings(config, name="embeddings")
-    if which == "discriminator":
-        sizes = dict(hidden_size=config.hidden_size, num_layers=config.num_layers,
-                     num_heads=config.num_heads, intermediate_size=config.intermediate_size)
-    else:
-        sizes = config.generator_sizes()
+    sizes = {} if which == "discriminator" else config.generator_sizes()
     enc = ElectraEncoder(config, emb, name="encoder", **sizes)
     shape = (None, config.max_seq_length)
     enc.build(shape)

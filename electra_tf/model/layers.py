@@ -54,11 +54,18 @@ class ElectraEmbeddings(keras.layers.Layer):
 
 
 class ElectraEncoder(keras.layers.Layer):
-    """(shared embeddings) -> embeddings_project (if sizes differ) -> N post-LN blocks."""
+    """(shared embeddings) -> embeddings_project (if sizes differ) -> N post-LN blocks.
+    Sizes default to the config's (the discriminator's); the generator passes its own."""
 
-    def __init__(self, config, embeddings: ElectraEmbeddings, hidden_size: int,
-                 num_layers: int, num_heads: int, intermediate_size: int, **kwargs):
+    def __init__(self, config, embeddings: ElectraEmbeddings, hidden_size: int | None = None,
+                 num_layers: int | None = None, num_heads: int | None = None,
+                 intermediate_size: int | None = None, **kwargs):
         super().__init__(**kwargs)
+        hidden_size = config.hidden_size if hidden_size is None else hidden_size
+        num_layers = config.num_layers if num_layers is None else num_layers
+        num_heads = config.num_heads if num_heads is None else num_heads
+        intermediate_size = (config.intermediate_size if intermediate_size is None
+                             else intermediate_size)
         self.embeddings = embeddings
         self.hidden_size = hidden_size
         self.project = None

@@ -30,10 +30,7 @@ class ElectraPretrainingModel(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.embeddings = ElectraEmbeddings(config, name="embeddings")
-        self.discriminator = ElectraEncoder(
-            config, self.embeddings, hidden_size=config.hidden_size,
-            num_layers=config.num_layers, num_heads=config.num_heads,
-            intermediate_size=config.intermediate_size, name="discriminator")
+        self.discriminator = ElectraEncoder(config, self.embeddings, name="discriminator")
         self.discriminator_head = DiscriminatorHead(config, name="discriminator_predictions")
         self.generator_embeddings = None
         self.generator = self.generator_head = None
