@@ -74,3 +74,43 @@ def test_special_ids_and_hash(tiny_vocab, tmp_path):
     crlf = tmp_path / "v.txt"
     crlf.write_bytes(open(tiny_vocab, "rb").read().replace(b"\n", b"\r\n"))
     assert tokenization.vocab_hash(str(crlf)) == tokenization.vocab_hash(tiny_vocab)
+
+
+def _corpus_lines(limit=None):
+    from electra_tf.data import prep
+
+    corpus = os.path.join(os.path.dirname(SHARED_VOCAB), "..", "corpus")
+    if not os.path.isdir(corpus):
+        pytest.skip("../shared/data/corpus not present")
+    lines = []
+    for path in prep.find_input_files(corpus):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines += [line.strip() for line in f if line.strip()]
+    return lines[:limit] if limit else lines
+
+
+def _check_against_reference(lines):
+    from official.nlp.tools import tokenization as ref
+
+    reference = ref.FullTokenizer(SHARED_VOCAB, do_lower_case=True)
+    reference.wordpiece_tokenizer.max_input_chars_per_word = 200
+    ours = tokenization.WordPieceTokenizer(SHARED_VOCAB)
+    got = []
+    for b in range(0, len(lines), 2048):
+        got += ours.tokenize_lines(lines[b:b + 2048])
+    bad = [i for i, line in enumerate(lines)
+           if got[i] != reference.convert_tokens_to_ids(reference.tokenize(line))]
+    assert not bad, f"{len(bad)} lines differ, e.g. {lines[bad[0]][:80]!r}"
+
+
+@needs_bert_vocab
+def test_equals_reference_on_real_corpus_lines():
+    """The first 3,000 non-blank lines of the bundled corpus (Gutenberg books)."""
+    _check_against_reference(_corpus_lines(3000))
+
+
+@needs_bert_vocab
+@pytest.mark.slow
+def test_equals_reference_on_whole_bundled_corpus():
+    """All ~114k non-blank lines of ../shared/data/corpus (about 15 s)."""
+    _check_against_reference(_corpus_lines())

@@ -34,10 +34,11 @@ def _varint(n: int) -> bytes:
 
 
 class ExampleEncoder:
-    """`encode_example`, ~4x faster: writes the protobuf wire format directly
+    """`encode_example` without protobuf objects: writes the wire format directly
     (Example > Features > one map entry per feature > Feature.int64_list, packed
     varints) from a table of each token id's varint bytes. Parses to the same
-    tf.train.Example as `encode_example`."""
+    tf.train.Example as `encode_example`; `encode_packed` is ~2x faster than
+    `encode_example(packing.to_features(...))`."""
 
     def __init__(self, vocab_size: int):
         self._table = [_varint(i) for i in range(max(vocab_size, 128))]
