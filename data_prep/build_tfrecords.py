@@ -27,7 +27,7 @@ flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, [CLS]/[SEP] inc
 flags.DEFINE_integer("num_shards", 8, "Number of output TFRecord files.")
 flags.DEFINE_integer("num_workers", 0,
                      "Worker processes; 1: this process, tokenizing in threads; 0: auto "
-                     "(one per 64 MB of text, at most one per CPU core).")
+                     "(one per 64 MB of text, at most one per CPU core; under 128 MB: 1).")
 flags.DEFINE_integer("seed", 12345, "Seed of the packing randomness (10% single segment, "
                      "5% short examples, sentence assignment).")
 flags.DEFINE_bool("no_lower_case", False, "Keep case (BERT-cased vocabularies).")

@@ -93,3 +93,12 @@ def test_build_vocab(tmp_path):
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert "castle" in vocab and "king" in vocab
     assert np.isfinite(json.load(open(os.path.join(out, "metadata.json")))["num_examples"])
+
+
+def test_auto_workers_keeps_small_corpora_in_process(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    mb = 1 << 20
+    assert prep.auto_workers(9 * mb) == 1       # the bundled corpus: no TF-importing workers
+    assert prep.auto_workers(127 * mb) == 1
+    assert prep.auto_workers(128 * mb) == 2
+    assert prep.auto_workers(10_000 * mb) == 8  # capped at the cores

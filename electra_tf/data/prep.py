@@ -170,8 +170,9 @@ def _in_process(units: list[Unit], options: PrepOptions, threads: int):
 
 
 def auto_workers(total_bytes: int) -> int:
-    """Worker processes for num_workers=0: each costs a TensorFlow import (seconds), so
-    small corpora run in this process (threads) and large ones use every core."""
+    """Worker processes for num_workers=0: one per 64 MB, at most one per core. Each costs a
+    TensorFlow import (seconds), so under 2 x 64 MB the corpus runs in this process
+    (tokenizing in threads)."""
     return max(1, min(os.cpu_count() or 1, total_bytes // PROCESS_BYTES))
 
 
