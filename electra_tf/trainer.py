@@ -213,13 +213,9 @@ class Trainer:
         """Initialises every model weight (not the optimizer) from a checkpoint with
         pre-training names: a pre-training --model_dir, a .../ckpt-N prefix, or the
         output of `electra_tf.convert --to=pretraining`."""
-        prefix = path
-        if os.path.isdir(path):
-            prefix = (tf.train.latest_checkpoint(os.path.join(path, "checkpoints"))
-                      or (os.path.join(path, "weights")
-                          if os.path.isfile(os.path.join(path, "weights.index")) else None))
-            if prefix is None:
-                raise weights.WeightsError(f"--init_checkpoint={path} holds no checkpoint")
+        from electra_tf.interop import ours
+
+        prefix, _ = ours.resolve(path)  # the one place that knows our checkpoint layouts
         weights.assign(weights.pretraining_weights(self.model), weights.read(prefix),
                        f"--init_checkpoint={path}")
 

@@ -57,15 +57,20 @@ resolve_checkpoint = ours.resolve
 load_config = ours.load_config
 
 
-def load_pretrained(model: FinetuneModel, path: str) -> str:
-    """Restores the embeddings and encoder from `path`. Every encoder weight must be found
-    with the model's shape; pre-training heads and the generator are ignored."""
-    prefix, _ = ours.resolve(path)
+def read_pretrained(path: str) -> dict:
+    """The discriminator's weights (embeddings/*, encoder/*, head/*) from any of our
+    checkpoint formats; read once and pass to `load_pretrained` for every run."""
     _, kind, values = ours.read(path)
-    values = ours.network_values(values, kind, "discriminator")
+    return ours.network_values(values, kind, "discriminator")
+
+
+def load_pretrained(model: FinetuneModel, path: str, values: dict | None = None) -> None:
+    """Restores the embeddings and encoder from `path` (or from `values`, its
+    `read_pretrained`). Every encoder weight must be found with the model's shape;
+    pre-training heads and the generator are ignored."""
+    values = read_pretrained(path) if values is None else values
     try:
         weights.assign(weights.network_weights(model.embeddings, model.encoder), values,
                        f"--init_checkpoint={path}")
     except weights.WeightsError as e:
         raise CheckpointError(str(e)) from None
-    return prefix

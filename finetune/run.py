@@ -146,7 +146,8 @@ def run() -> None:
     from electra_tf import tokenization
     from electra_tf.distribution import make_strategy
     from finetune import glue, recipe as recipes, training
-    from finetune.model import classification_model, load_pretrained, squad_model
+    from finetune.model import (classification_model, load_pretrained, read_pretrained,
+                                squad_model)
 
     if not is_squad:
         task = glue.get_task(task_name)
@@ -218,6 +219,7 @@ def run() -> None:
         loss = classification.loss_fn(task)
 
     # ---- runs
+    pretrained = read_pretrained(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None
     results_path = os.path.join(FLAGS.output_dir, "results.json")
     runs, train_stats = [], []
     for i in range(FLAGS.num_runs):
@@ -229,7 +231,7 @@ def run() -> None:
             model = (squad_model(config, SQUAD_TASKS[task_name], FLAGS.beam_size) if is_squad
                      else classification_model(config, task.num_outputs))
             if FLAGS.init_checkpoint:
-                load_pretrained(model, FLAGS.init_checkpoint)
+                load_pretrained(model, FLAGS.init_checkpoint, pretrained)
         writer = tf.summary.create_file_writer(run_dir)
         label = f" run {i + 1}/{FLAGS.num_runs}"
         stats = {"steps": 0, "seconds": 0.0}
