@@ -104,7 +104,9 @@ class WordPieceTokenizer:
         """[batch] strings -> RaggedTensor [batch, (tokens)] of int64 ids."""
         return self._tokenize(self._tf.convert_to_tensor(texts, self._tf.string))
 
-    def tokenize_lines(self, lines: list[str]) -> list[list[int]]:
-        if not lines:
-            return []
-        return self.tokenize(lines).to_list()
+    def tokenize_lines(self, lines: list[str], batch_size: int = 2048) -> list[list[int]]:
+        """Ids per line, tokenized `batch_size` lines per graph call (bounded memory)."""
+        out: list[list[int]] = []
+        for i in range(0, len(lines), batch_size):
+            out.extend(self.tokenize(lines[i:i + batch_size]).to_list())
+        return out

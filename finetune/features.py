@@ -5,16 +5,6 @@ import numpy as np
 
 from electra_tf.tokenization import WordPieceTokenizer
 
-TOKENIZE_BATCH = 4096
-
-
-def tokenize_texts(tokenizer: WordPieceTokenizer, texts: list[str]) -> list[list[int]]:
-    out: list[list[int]] = []
-    for i in range(0, len(texts), TOKENIZE_BATCH):
-        out.extend(tokenizer.tokenize_lines(texts[i:i + TOKENIZE_BATCH]))
-    return out
-
-
 def truncate_pair(a: list, b: list, max_length: int) -> None:
     """In place: pop from the end of the longer sequence (b on ties) until they fit."""
     while len(a) + len(b) > max_length:
@@ -46,9 +36,9 @@ def featurize(examples, tokenizer: WordPieceTokenizer, max_seq_length: int,
               regression: bool = False) -> dict[str, np.ndarray]:
     """Features of GLUE examples: input_ids/input_mask/segment_ids [N, L] int32 and
     label [N] (int32 class ids, float32 for regression; 0 for unlabelled test rows)."""
-    tok_a = tokenize_texts(tokenizer, [e.text_a for e in examples])
+    tok_a = tokenizer.tokenize_lines([e.text_a for e in examples])
     has_b = [e.text_b is not None for e in examples]
-    tok_b_list = tokenize_texts(tokenizer, [e.text_b for e in examples if e.text_b is not None])
+    tok_b_list = tokenizer.tokenize_lines([e.text_b for e in examples if e.text_b is not None])
     tok_b = iter(tok_b_list)
     cls, sep = tokenizer.special.cls, tokenizer.special.sep
     n = len(examples)

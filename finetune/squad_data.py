@@ -145,19 +145,17 @@ def featurize(examples: list[SquadExample], tokenizer, max_seq_length: int = 512
     """
     from tqdm import tqdm
 
-    from finetune.features import tokenize_texts
-
     cls, sep = tokenizer.special.cls, tokenizer.special.sep
-    questions = tokenize_texts(tokenizer, [e.question for e in examples])
+    questions = tokenizer.tokenize_lines([e.question for e in examples])
     # Tokenize each distinct context's words once.
     contexts: dict[int, list[list[int]]] = {}
     for e in examples:
         if id(e.doc_tokens) not in contexts:
-            contexts[id(e.doc_tokens)] = tokenize_texts(tokenizer, e.doc_tokens)
+            contexts[id(e.doc_tokens)] = tokenizer.tokenize_lines(e.doc_tokens)
     answers = {}
     if is_training:
         todo = [e for e in examples if not e.is_impossible]
-        for e, ids in zip(todo, tokenize_texts(tokenizer, [e.answer_text for e in todo])):
+        for e, ids in zip(todo, tokenizer.tokenize_lines([e.answer_text for e in todo])):
             answers[id(e)] = ids
     rows = {k: [] for k in ("input_ids", "input_mask", "segment_ids")}
     if is_training:

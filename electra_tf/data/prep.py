@@ -27,7 +27,6 @@ import numpy as np
 from electra_tf.data import packing, records
 
 CHUNK_BYTES = 1 << 20  # large files are cut into ~1 MB units at document breaks
-TOKENIZE_BATCH = 2048
 PROCESS_BYTES = 64 << 20  # corpus bytes per worker process when --num_workers=0
 
 
@@ -111,13 +110,8 @@ def tokenize_unit(unit: Unit, tokenizer, options: PrepOptions) -> list[list[int]
     lines = [line.strip() for line in _read_lines(unit)]
     if not options.blanks_separate_docs:
         lines = [line for line in lines if line]
-    text_index = [i for i, line in enumerate(lines) if line]
-    ids: list[list[int] | None] = [None] * len(lines)
-    for b in range(0, len(text_index), TOKENIZE_BATCH):
-        batch = text_index[b:b + TOKENIZE_BATCH]
-        for i, tokens in zip(batch, tokenizer.tokenize_lines([lines[i] for i in batch])):
-            ids[i] = tokens
-    return ids
+    tokenized = iter(tokenizer.tokenize_lines([line for line in lines if line]))
+    return [next(tokenized) if line else None for line in lines]
 
 
 def pack_unit(unit: Unit, ids: list[list[int] | None], options: PrepOptions, tokenizer,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from keras import ops
 
+from electra_tf import masking
 from electra_tf.objectives.common import mlm_sums, softmax_xent
 from electra_tf.objectives.electra import ElectraObjective
 
@@ -31,7 +32,6 @@ class BertObjective(ElectraObjective):
         terms = {"mlm": (1.0, ops.sum(w * xent), None)}
         sums = mlm_sums("mlm", out["mlm_logits"], p.mlm_ids, w, xent)
         length = p.input_ids.shape[1]
-        from electra_tf import masking
         selected = ops.cast(ops.sum(masking.slot_onehot(p.positions, w, length), axis=1) > 0,
                             "int32")
         return terms, sums, {"fake_ids": p.input_ids, "labels": selected}
