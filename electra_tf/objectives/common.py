@@ -15,9 +15,12 @@ def sigmoid_xent(logits, labels):
 
 
 def softmax_xent(logits, labels):
-    """-log softmax(logits)[labels]; logits [..., V], labels [...]."""
-    log_probs = ops.log_softmax(logits, axis=-1)
-    return -ops.squeeze(ops.take_along_axis(log_probs, labels[..., None], axis=-1), -1)
+    """-log softmax(logits)[labels]; logits [..., V], labels [...] in [0, V).
+
+    The fused op (tf.nn.sparse_softmax_cross_entropy_with_logits on TF): picking the
+    label's log-prob with take_along_axis instead made TF's gradient scatter into a
+    dense [B*N*V] buffer, ~0.1 s of a ~2.6 s ELECTRA-Small step on CPU."""
+    return ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
 
 def sample_tokens(logits, seeds, temperature=1.0, disallow=None):
