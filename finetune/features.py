@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from electra_tf.data import packing
 from electra_tf.tokenization import WordPieceTokenizer
+
 
 def truncate_pair(a: list, b: list, max_length: int) -> None:
     """In place: pop from the end of the longer sequence (b on ties) until they fit."""
@@ -15,21 +17,17 @@ def truncate_pair(a: list, b: list, max_length: int) -> None:
 
 
 def pack(a: list[int], b: list[int] | None, max_seq_length: int, cls: int, sep: int):
-    """(input_ids, input_mask, segment_ids) padded with 0 to max_seq_length."""
-    a = list(a)
-    if b is not None:
-        b = list(b)
+    """(input_ids, input_mask, segment_ids) padded with 0 to max_seq_length.
+
+    As the original's featurize (`if tokens_b:`): a second text that tokenizes to
+    nothing gives the single-segment layout [CLS] A [SEP], truncated to max - 2."""
+    a, b = list(a), list(b or [])
+    if b:
         truncate_pair(a, b, max_seq_length - 3)
     else:
         a = a[:max_seq_length - 2]
-    ids = [cls] + a + [sep]
-    seg = [0] * len(ids)
-    if b is not None:
-        ids += b + [sep]
-        seg += [1] * (len(b) + 1)
-    mask = [1] * len(ids)
-    pad = max_seq_length - len(ids)
-    return ids + [0] * pad, mask + [0] * pad, seg + [0] * pad
+    f = packing.to_features(a, b, max_seq_length, cls, sep)
+    return f["input_ids"], f["input_mask"], f["segment_ids"]
 
 
 def featurize(examples, tokenizer: WordPieceTokenizer, max_seq_length: int,

@@ -125,6 +125,12 @@ def test_pack_layout():
     assert seg == [0, 0, 0, 0, 1, 1, 0, 0]
     ids, _, seg = features.pack(list(range(10, 20)), None, 6, cls=2, sep=3)
     assert ids == [2, 10, 11, 12, 13, 3] and seg == [0] * 6
+    # An empty second text is single-segment, as the original's `if tokens_b:`:
+    # no second [SEP], and A keeps max - 2 tokens.
+    ids, mask, seg = features.pack(list(range(10, 20)), [], 6, cls=2, sep=3)
+    assert ids == [2, 10, 11, 12, 13, 3] and mask == [1] * 6 and seg == [0] * 6
+    ids, mask, _ = features.pack([7], [], 5, cls=2, sep=3)
+    assert ids == [2, 7, 3, 0, 0] and mask == [1, 1, 1, 0, 0]
 
 
 def test_featurize_with_wordpiece(tiny_vocab):
