@@ -27,7 +27,8 @@ class OneHotEmbedding(keras.layers.Embedding):
     """
 
     def call(self, inputs):
-        onehot = ops.one_hot(ops.cast(inputs, "int32"), self.input_dim, dtype=self.embeddings.dtype)
+        onehot = ops.one_hot(ops.cast(inputs, "int32"), self.input_dim,
+                             dtype=self.embeddings.dtype)
         return ops.cast(ops.matmul(onehot, self.embeddings), self.compute_dtype)
 
 
