@@ -84,36 +84,3 @@ def test_padding_does_not_change_real_token_outputs():
     a = model.discriminator_logits(ids, np.zeros_like(ids), mask)
     b = model.discriminator_logits(other, np.zeros_like(ids), mask)
     np.testing.assert_allclose(np.asarray(a)[0, :4], np.asarray(b)[0, :4], atol=1e-5)
-
-
-def test_one_hot_segment_embedding_matches_a_gather():
-    """Same values and gradients as a plain table lookup (keras Embedding), under both
-    float32 and mixed bfloat16 (output in the compute dtype, table kept float32)."""
-    import keras
-
-    from electra_tf.model.layers import OneHotEmbedding
-
-    rng = np.random.default_rng(0)
-    ids = tf.constant(rng.integers(0, 3, (4, 7)), tf.int32)
-    upstream = tf.constant(rng.normal(size=(4, 7, 5)), tf.float32)
-    ours, ref = OneHotEmbedding(3, 5), keras.layers.Embedding(3, 5)
-    ours.build((4, 7))
-    ref.build((4, 7))
-    ref.embeddings.assign(ours.embeddings)
-    grads = []
-    for layer in (ours, ref):
-        with tf.GradientTape() as tape:
-            out = layer(ids)
-            loss = tf.reduce_sum(out * upstream)
-        grads.append(tf.convert_to_tensor(tape.gradient(loss, layer.embeddings)))
-    np.testing.assert_array_equal(ours(ids).numpy(), ref(ids).numpy())
-    np.testing.assert_allclose(grads[0].numpy(), grads[1].numpy(), rtol=1e-5, atol=1e-6)
-    # by hand: row t of the gradient is the sum of the upstream rows where ids == t
-    hand = np.stack([upstream.numpy()[ids.numpy() == t].sum(0) for t in range(3)])
-    np.testing.assert_allclose(grads[0].numpy(), hand, rtol=1e-5, atol=1e-6)
-    bf16 = OneHotEmbedding(3, 5, dtype="mixed_bfloat16")
-    bf16.build((4, 7))
-    bf16.embeddings.assign(ours.embeddings)
-    assert bf16.embeddings.dtype == "float32" and bf16(ids).dtype == "bfloat16"
-    np.testing.assert_array_equal(bf16(ids).numpy(),
-                                  tf.cast(ref(ids), tf.bfloat16).numpy())

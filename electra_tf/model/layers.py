@@ -16,22 +16,6 @@ def initializer(config):
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
 
-@keras.saving.register_keras_serializable(package="electra_tf")
-class OneHotEmbedding(keras.layers.Embedding):
-    """An Embedding computed as one_hot(ids) @ table, for tiny tables (segment types).
-
-    The original does the same for token types ("always faster for a small vocabulary").
-    Same variable and same outputs as keras.layers.Embedding; what changes is the
-    gradient: a [T, B*L] x [B*L, E] matmul instead of TF's UnsortedSegmentSum, which on
-    CPU summing 4096 rows into 2 segments took ~0.1 s of a ~2.6 s Small train step.
-    """
-
-    def call(self, inputs):
-        onehot = ops.one_hot(ops.cast(inputs, "int32"), self.input_dim,
-                             dtype=self.embeddings.dtype)
-        return ops.cast(ops.matmul(onehot, self.embeddings), self.compute_dtype)
-
-
 class ElectraEmbeddings(keras.layers.Layer):
     """Word + position + segment embeddings -> LayerNorm -> dropout.
 
@@ -47,7 +31,7 @@ class ElectraEmbeddings(keras.layers.Layer):
             embeddings_initializer=init, name="word_embeddings")
         self.position_embeddings = keras_hub.layers.PositionEmbedding(
             config.max_position_embeddings, initializer=init, name="position_embeddings")
-        self.token_type_embeddings = OneHotEmbedding(
+        self.token_type_embeddings = keras.layers.Embedding(
             config.type_vocab_size, config.embedding_size, embeddings_initializer=init,
             name="token_type_embeddings")
         self.layer_norm = keras.layers.LayerNormalization(
