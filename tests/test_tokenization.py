@@ -95,9 +95,7 @@ def _check_against_reference(lines):
     reference = ref.FullTokenizer(SHARED_VOCAB, do_lower_case=True)
     reference.wordpiece_tokenizer.max_input_chars_per_word = 200
     ours = tokenization.WordPieceTokenizer(SHARED_VOCAB)
-    got = []
-    for b in range(0, len(lines), 2048):
-        got += ours.tokenize_lines(lines[b:b + 2048])
+    got = ours.tokenize_lines(lines)  # batches internally
     bad = [i for i, line in enumerate(lines)
            if got[i] != reference.convert_tokens_to_ids(reference.tokenize(line))]
     assert not bad, f"{len(bad)} lines differ, e.g. {lines[bad[0]][:80]!r}"
