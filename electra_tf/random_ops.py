@@ -5,6 +5,7 @@ example stream index). Masks and samples therefore differ across steps and
 replicas (different examples), do not depend on how a global batch is split
 across replicas or accumulation micro-batches, and need no RNG state in
 checkpoints: a resumed run draws exactly what the uninterrupted run drew.
+`uniform_bits` is the raw-bits draw behind the model's dropout (model/elementwise.py).
 """
 from __future__ import annotations
 
@@ -35,6 +36,25 @@ def _stateless_uniform(shape, seed):
         key = jax.random.wrap_key_data(ops.cast(seed, "uint32"), impl="threefry2x32")
         return jax.random.uniform(key, shape, dtype="float32")
     raise NotImplementedError(f"per-example randomness is not implemented for {backend}")
+
+
+def uniform_bits(n, seed):
+    """n uniform uint32 words from a [2] seed (e.g. a keras SeedGenerator draw), or None
+    on a backend other than TensorFlow/JAX (callers then fall back to Keras' own ops)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # int32 seeds, as Keras' own TF random ops use (XLA needs them).
+        seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max - 1), tf.int32)
+        return tf.random.stateless_uniform([n], seed, minval=None, maxval=None,
+                                           dtype=tf.uint32)
+    if backend == "jax":
+        import jax
+
+        key = jax.random.wrap_key_data(ops.cast(seed, "uint32"), impl="threefry2x32")
+        return jax.random.bits(key, (n,), dtype="uint32")
+    return None
 
 
 def per_example_uniform(seeds, shape):

@@ -5,11 +5,14 @@ import keras
 import keras_hub
 from keras import ops
 
+from electra_tf.model.elementwise import BitDropout, gelu_erf, use_bit_dropout
+
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 def gelu_exact(x):
-    """erf GELU, as the original (keras-hub's models default to the tanh approximation)."""
-    return keras.activations.gelu(x, approximate=False)
+    """erf GELU, as the original (keras-hub's models default to the tanh approximation);
+    same values as `keras.activations.gelu(x, approximate=False)`, cheaper gradient."""
+    return gelu_erf(x)
 
 
 def initializer(config):
@@ -36,7 +39,7 @@ class ElectraEmbeddings(keras.layers.Layer):
             name="token_type_embeddings")
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=config.layer_norm_epsilon, name="layer_norm")
-        self.dropout = keras.layers.Dropout(config.hidden_dropout)
+        self.dropout = BitDropout(config.hidden_dropout)
         self.embedding_size = config.embedding_size
 
     def build(self, input_shape):
@@ -90,6 +93,7 @@ class ElectraEncoder(keras.layers.Layer):
         shape = tuple(input_shape) + (self.hidden_size,)
         for block in self.blocks:
             block.build(shape)
+            use_bit_dropout(block)  # keras-hub creates its Dropout layers in build()
         self.built = True
 
     def call(self, input_ids, segment_ids, input_mask, training=None):

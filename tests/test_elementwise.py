@@ -1,0 +1,120 @@
+"""gelu_erf and BitDropout (electra_tf/model/elementwise.py) against independent maths."""
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf.model.elementwise import BitDropout, gelu_erf, use_bit_dropout
+from electra_tf.model.layers import gelu_exact
+from tests.test_model import tiny_model
+
+
+def _gelu_by_hand(x):
+    cdf = np.array([0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in x])
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return x * cdf, cdf + x * pdf
+
+
+def test_gelu_erf_values_and_gradient_by_hand():
+    x = np.array([-6.0, -3.0, -1.5, -1.0, -0.3, 0.0, 0.2, 1.0, 2.5, 8.0])
+    want_y, want_dy = _gelu_by_hand(x)
+    xt = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = gelu_exact(xt)
+        loss = tf.reduce_sum(y * tf.range(1.0, 11.0))  # non-uniform upstream
+    dy = tape.gradient(loss, xt).numpy() / np.arange(1.0, 11.0)
+    np.testing.assert_allclose(y.numpy(), want_y, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dy, want_dy, rtol=1e-5, atol=1e-6)
+
+
+def test_gelu_erf_matches_keras_exact_gelu_and_its_autodiff():
+    x = tf.constant(np.random.default_rng(0).normal(0, 3, (64, 37)), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = gelu_erf(x)
+        ref = keras.activations.gelu(x, approximate=False)
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=2e-6)
+    np.testing.assert_allclose(tape.gradient(ours, x).numpy(),
+                               tape.gradient(ref, x).numpy(), atol=2e-6)
+    # and the tanh approximation is measurably different: this is really the erf form
+    approx = keras.activations.gelu(x, approximate=True)
+    assert float(tf.reduce_max(tf.abs(approx - ours))) > 1e-4
+
+
+def test_gelu_erf_keeps_bfloat16():
+    x = tf.constant([[-1.0, 0.5, 2.0]], tf.bfloat16)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = gelu_erf(x)
+    g = tape.gradient(y, x)
+    assert y.dtype == tf.bfloat16 and g.dtype == tf.bfloat16
+    want_y, want_dy = _gelu_by_hand(np.array([-1.0, 0.5, 2.0]))
+    np.testing.assert_allclose(y.numpy().astype(np.float32)[0], want_y, rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(g.numpy().astype(np.float32)[0], want_dy, rtol=2e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_bit_dropout_statistics_and_scaling(rate):
+    layer = BitDropout(rate, seed=3)
+    x = tf.ones([400, 1001])  # odd element count: the last word's high half is unused
+    y = layer(x, training=True).numpy()
+    kept = y != 0
+    n = y.size
+    p_drop = round(rate * 65536) / 65536
+    # dropped fraction within 5 standard deviations of the 16-bit threshold's rate
+    assert abs((1 - kept.mean()) - p_drop) < 5 * math.sqrt(p_drop * (1 - p_drop) / n)
+    np.testing.assert_allclose(y[kept], 1.0 / (1.0 - rate), rtol=1e-6)
+    # no structure: rows and columns drop alike (the low/high halves are independent)
+    first, second = kept[:200].mean(), kept[200:].mean()
+    assert abs(first - second) < 0.01
+    assert abs(kept[:, ::2].mean() - kept[:, 1::2].mean()) < 0.01
+
+
+def test_bit_dropout_masks_differ_per_call_and_repeat_per_seed():
+    x = tf.ones([64, 128])
+    a = BitDropout(0.1, seed=7)
+    m1, m2 = (a(x, training=True).numpy() != 0 for _ in range(2))
+    assert (m1 != m2).mean() > 0.1  # fresh draw each call (~18% of positions differ)
+    b = BitDropout(0.1, seed=7)
+    np.testing.assert_array_equal(b(x, training=True).numpy() != 0, m1)
+    c = BitDropout(0.1, seed=8)
+    assert (c(x, training=True).numpy() != 0).tolist() != m1.tolist()
+
+
+def test_bit_dropout_eval_identity_and_gradient_is_mask_times_scale():
+    layer = BitDropout(0.25, seed=1)
+    x = tf.constant(np.random.default_rng(1).normal(size=(8, 33)), tf.float32)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+    g = tape.gradient(y, x).numpy()
+    mask = y.numpy() != 0
+    np.testing.assert_allclose(g, mask / 0.75, rtol=1e-6)
+    np.testing.assert_allclose(y.numpy()[mask], x.numpy()[mask] / 0.75, rtol=1e-6)
+
+
+def test_bit_dropout_in_a_tf_function_with_unknown_batch():
+    layer = BitDropout(0.1, seed=2)
+    fn = tf.function(lambda t: layer(t, training=True),
+                     input_signature=[tf.TensorSpec([None, 5], tf.float32)])
+    y = fn(tf.ones([7, 5])).numpy()
+    assert y.shape == (7, 5)
+    assert set(np.unique(y)).issubset({0.0, np.float32(1 / 0.9)})
+
+
+def test_every_dropout_in_the_model_is_bit_dropout_with_the_same_state_layout():
+    cfg, model = tiny_model()
+    dropouts = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+                if isinstance(layer, keras.layers.Dropout)]
+    # embeddings + per block (attention probs, attention output, FFN output) x 2 models
+    assert len(dropouts) == 1 + 3 * (cfg.num_layers + cfg.generator_sizes()["num_layers"])
+    assert all(type(d) is BitDropout for d in dropouts)
+    # each keeps its own seed generator (states are checkpointed as before)
+    seeds = {id(d.seed_generator) for d in dropouts}
+    assert len(seeds) == len(dropouts)
+    # converting again finds nothing left to convert
+    assert use_bit_dropout(model) == 0
