@@ -5,6 +5,7 @@ import keras
 import keras_hub
 from keras import ops
 
+from electra_tf.model.attention import use_lean_attention
 from electra_tf.model.elementwise import BitDropout, gelu_erf, use_bit_dropout
 
 
@@ -93,7 +94,9 @@ class ElectraEncoder(keras.layers.Layer):
         shape = tuple(input_shape) + (self.hidden_size,)
         for block in self.blocks:
             block.build(shape)
-            use_bit_dropout(block)  # keras-hub creates its Dropout layers in build()
+            # keras-hub creates its sublayers in build(); same variables, cheaper calls
+            use_bit_dropout(block)
+            use_lean_attention(block)
         self.built = True
 
     def call(self, input_ids, segment_ids, input_mask, training=None):
