@@ -70,6 +70,7 @@ class ElectraConfig:
     adam_beta_2: float = 0.999
     adam_epsilon: float = 1e-6
     clip_norm: float = 1.0
+    fused_adam: bool = True  # TF's fused Adam kernel (same maths, see optimization.py)
     lr_decay_power: float = 1.0
     gradient_accumulation_steps: int = 1
 

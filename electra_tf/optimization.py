@@ -45,7 +45,18 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     Gradients reaching apply() must already be summed over replicas and clipped:
     the trainer all-reduces, clips by global norm and then applies, so this
     optimizer does not all-reduce again.
+
+    On TensorFlow the update runs as TF's fused kernels (`fused`, default True):
+    ResourceApplyGradientDescent for the decay term, then ResourceApplyAdam with
+    beta powers 0 (which is exactly "no bias correction"); one pass per variable
+    instead of ~14 element-wise ops, ~40 ms less per ELECTRA-Small step on CPU. The
+    kernel forms 1 - beta_2 in float32 (0.00099998713 for 0.999, where the original
+    and the keras.ops path below use 0.001), so its steps differ by <= 6.4e-6
+    relative; `fused = False` (--config=fused_adam=false) gives the keras.ops path,
+    which other backends always use.
     """
+
+    fused = True
 
     def __init__(self, learning_rate, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-6, lr_multiplier=None, name="adam_weight_decay", **kwargs):
@@ -69,15 +80,20 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         m, v = self._m[index], self._v[index]
-        g = ops.cast(gradient, variable.dtype)
         lr = ops.cast(learning_rate, variable.dtype)
         if self._lr_mult[index] != 1.0:
             lr = lr * self._lr_mult[index]
+        decay = self.weight_decay_rate if self._decay[index] else 0.0
+        if self.fused and keras.backend.backend() == "tensorflow":
+            _tf_fused_update(variable, m, v, gradient, lr, decay,
+                             self.beta_1, self.beta_2, self.epsilon)
+            return
+        g = ops.cast(gradient, variable.dtype)
         self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
         self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * ops.square(g))
         update = m / (ops.sqrt(v) + self.epsilon)
-        if self.weight_decay_rate > 0 and self._decay[index]:
-            update = update + self.weight_decay_rate * variable
+        if decay > 0:
+            update = update + decay * variable
         self.assign_sub(variable, lr * update)
 
     # The trainer already summed gradients over replicas (tf.distribute only).
@@ -91,6 +107,29 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         return config
 
 
+def _tf_fused_update(variable, m, v, gradient, lr, decay, beta_1, beta_2, epsilon):
+    """w -= lr * decay * w (the weights before the Adam step, as the original), then
+    TF's ResourceApplyAdam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+    w -= lr_t m / (sqrt(v) + eps) with lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) = lr for
+    beta powers 0. Works on a plain or a tf.distribute (mirrored) component variable."""
+    import tensorflow as tf
+
+    def handle(x):
+        return (x.value if isinstance(x, keras.Variable) else x).handle
+
+    dtype = variable.dtype
+    grad = tf.cast(tf.convert_to_tensor(gradient), dtype)
+    if decay > 0:
+        tf.raw_ops.ResourceApplyGradientDescent(
+            var=handle(variable), alpha=lr * tf.cast(decay, dtype),
+            delta=tf.convert_to_tensor(variable))
+    zero = tf.zeros((), dtype)
+    tf.raw_ops.ResourceApplyAdam(
+        var=handle(variable), m=handle(m), v=handle(v), beta1_power=zero, beta2_power=zero,
+        lr=lr, beta1=tf.cast(beta_1, dtype), beta2=tf.cast(beta_2, dtype),
+        epsilon=tf.cast(epsilon, dtype), grad=grad)
+
+
 def clip_by_global_norm(grads, clip_norm):
     """(clipped grads, global norm), like tf.clip_by_global_norm."""
     norm = ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads))
@@ -101,6 +140,8 @@ def clip_by_global_norm(grads, clip_norm):
 def create_optimizer(config):
     schedule = WarmupLinearDecay(config.learning_rate, config.num_train_steps,
                                  config.num_warmup_steps, config.lr_decay_power)
-    return AdamWeightDecay(schedule, weight_decay_rate=config.weight_decay,
-                           beta_1=config.adam_beta_1, beta_2=config.adam_beta_2,
-                           epsilon=config.adam_epsilon)
+    optimizer = AdamWeightDecay(schedule, weight_decay_rate=config.weight_decay,
+                                beta_1=config.adam_beta_1, beta_2=config.adam_beta_2,
+                                epsilon=config.adam_epsilon)
+    optimizer.fused = config.fused_adam
+    return optimizer

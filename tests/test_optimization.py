@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 from electra_tf import optimization
 
@@ -12,23 +13,57 @@ def test_schedule_hand_computed():
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
 
 
-def test_adamw_without_bias_correction_and_decay_exclusions():
+def _dense_and_norm():
     dense = keras.layers.Dense(2, name="proj")
     dense.build((None, 3))
     norm = keras.layers.LayerNormalization(name="layer_norm")
     norm.build((None, 2))
-    variables = dense.trainable_variables + norm.trainable_variables
+    return dense.trainable_variables + norm.trainable_variables
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_adamw_without_bias_correction_and_decay_exclusions(fused):
+    variables = _dense_and_norm()
     assert [optimization.uses_weight_decay(v) for v in variables] == [True, False, False, False]
     opt = optimization.AdamWeightDecay(0.1, weight_decay_rate=0.01, epsilon=1e-6)
+    opt.fused = fused
     opt.build(variables)
-    w0 = [np.array(v.numpy()) for v in variables]
+    w0 = [np.array(v.numpy(), np.float64) for v in variables]
     grads = [np.full(v.shape, 0.5, np.float32) for v in variables]
     opt.apply(grads, variables)
+    # the fused kernel forms 1 - beta_2 in float32; the keras.ops path as the original
+    one_minus_b2 = float(np.float32(1) - np.float32(0.999)) if fused else 0.001
+    assert (one_minus_b2 == 0.001) != fused
     for v, w, g, decays in zip(variables, w0, grads, [True, False, False, False]):
         m = 0.1 * g
-        vv = 0.001 * g * g
+        vv = one_minus_b2 * g * g
         update = m / (np.sqrt(vv) + 1e-6) + (0.01 * w if decays else 0.0)
-        np.testing.assert_allclose(v.numpy(), w - 0.1 * update, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(v.numpy(), w - 0.1 * update, rtol=1e-6, atol=1e-7)
+
+
+def test_fused_adam_tracks_the_keras_ops_path_over_many_steps():
+    runs = []
+    for fused in (False, True):
+        keras.utils.set_random_seed(0)
+        variables = _dense_and_norm()
+        w0 = [v.numpy() for v in variables]
+        opt = optimization.AdamWeightDecay(
+            optimization.WarmupLinearDecay(1e-2, total_steps=30, warmup_steps=5),
+            weight_decay_rate=0.01, lr_multiplier=lambda v: 0.5 if "proj" in v.path else 1.0)
+        opt.fused = fused
+        opt.build(variables)
+        grads_rng = np.random.default_rng(1)
+        for _ in range(20):
+            opt.apply([grads_rng.normal(size=v.shape).astype(np.float32) for v in variables],
+                      variables)
+        runs.append(([v.numpy() for v in variables],
+                     [x.numpy() for x in opt._m + opt._v], int(opt.iterations.numpy())))
+        # the weights really moved (an optimizer doing nothing would agree with itself)
+        assert min(float(np.abs(a - b).max()) for a, b in zip(runs[-1][0], w0)) > 1e-3
+    (w_ref, s_ref, it_ref), (w_fused, s_fused, it_fused) = runs
+    assert it_ref == it_fused == 20
+    for a, b in zip(w_fused + s_fused, w_ref + s_ref):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
 
 
 def test_clip_by_global_norm():
