@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.model.attention import FlatEinsumDense, LeanAttention, use_lean_attention
+from electra_tf.model.attention import FlatEinsumDense, LeanAttention
+from electra_tf.model.layers import use_fast_layers
 from tests.test_model import tiny_model
 
 MASK = np.array([[1] * 10, [1] * 6 + [0] * 4, [1] * 3 + [0] * 7], bool)
@@ -49,12 +50,13 @@ def test_flat_einsum_dense_equals_einsum_dense(equation, out, bias_axes, in_shap
     np.testing.assert_allclose(fn(x).numpy(), y_ref.numpy(), atol=1e-5)
 
 
-def test_lean_block_equals_stock_keras_hub_block_values_and_gradients():
+def test_fast_block_equals_stock_keras_hub_block_values_and_gradients():
     keras.utils.set_random_seed(0)
     stock = keras_hub.layers.TransformerEncoder(64, 4, dropout=0.0)
     stock.build((3, 10, 32))
     lean = copy.deepcopy(stock)
-    assert use_lean_attention(lean) == 5  # the attention + its q, k, v, output projections
+    # the attention, its q, k, v and output projections, 3 dropouts, 2 layer norms
+    assert use_fast_layers(lean) == 10
 
     def call(layer, x):
         return layer(x, padding_mask=tf.constant(MASK), training=True)
@@ -76,7 +78,7 @@ def test_additive_mask_gives_exact_zeros_and_softmax_by_hand():
     mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
     query = tf.constant(np.random.default_rng(2).normal(size=(3, 10, 8)), tf.float32)
     mha(query, query)
-    use_lean_attention(mha)
+    use_fast_layers(mha)
     key_mask = tf.constant(MASK[:, None, :])  # [B, 1, S] as keras-hub passes it
     probs = _probs(mha, query, key_mask)  # [B, N, T, S]
     assert probs.shape == (3, 2, 10, 10)
@@ -103,7 +105,7 @@ def test_fully_masked_row_is_uniform_as_the_original():
     mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
     query = tf.random.normal((1, 5, 8))
     mha(query, query)
-    use_lean_attention(mha)
+    use_fast_layers(mha)
     probs = _probs(mha, query, tf.zeros((1, 1, 5), tf.bool))
     np.testing.assert_allclose(probs, 0.2, rtol=1e-6)  # stock Keras gives zeros here
 
@@ -113,7 +115,7 @@ def test_bfloat16_masking_stays_exact():
     mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, dtype="mixed_bfloat16")
     query = tf.random.normal((3, 10, 8))
     mha(query, query)
-    use_lean_attention(mha)
+    use_fast_layers(mha)
     probs = _probs(mha, query, tf.constant(MASK[:, None, :]))
     assert str(probs.dtype) == "bfloat16"
     assert np.all(probs.astype(np.float32)[2, :, :, 3:] == 0)
@@ -129,4 +131,4 @@ def test_every_attention_in_the_model_is_lean():
     assert len(attention) == n_layers and len(einsum) == 4 * n_layers
     assert all(type(la) is LeanAttention for la in attention)
     assert all(type(la) is FlatEinsumDense for la in einsum)
-    assert use_lean_attention(model) == 0
+    assert use_fast_layers(model) == 0

@@ -1,4 +1,5 @@
 """gelu_erf and BitDropout (electra_tf/model/elementwise.py) against independent maths."""
+import copy
 import math
 
 import keras
@@ -6,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.model.elementwise import BitDropout, gelu_erf, use_bit_dropout
-from electra_tf.model.layers import gelu_exact
+from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_erf
+from electra_tf.model.layers import gelu_exact, use_fast_layers
 from tests.test_model import tiny_model
 
 
@@ -106,15 +107,67 @@ def test_bit_dropout_in_a_tf_function_with_unknown_batch():
     assert set(np.unique(y)).issubset({0.0, np.float32(1 / 0.9)})
 
 
-def test_every_dropout_in_the_model_is_bit_dropout_with_the_same_state_layout():
+def _layer_norms(shape, axis=-1, dtype=None):
+    ref = keras.layers.LayerNormalization(epsilon=1e-12, axis=axis, dtype=dtype)
+    ref.build(shape)
+    rng = np.random.default_rng(4)
+    ref.gamma.assign(rng.normal(size=ref.gamma.shape).astype(np.float32))
+    ref.beta.assign(rng.normal(size=ref.beta.shape).astype(np.float32))
+    fast = copy.deepcopy(ref)
+    fast.__class__ = FastLayerNorm
+    return ref, fast
+
+
+def test_fast_layer_norm_by_hand():
+    _, fast = _layer_norms((1, 4))
+    fast.gamma.assign([1.0, 2.0, 0.5, -1.0])
+    fast.beta.assign([0.0, 1.0, 0.0, 3.0])
+    x = tf.constant([[1.0, 2.0, 3.0, 6.0]])  # mean 3, variance 3.5
+    z = (np.array([1.0, 2.0, 3.0, 6.0]) - 3.0) / math.sqrt(3.5)
+    np.testing.assert_allclose(fast(x).numpy()[0], z * [1, 2, 0.5, -1] + [0, 1, 0, 3],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [None, "mixed_bfloat16"])
+def test_fast_layer_norm_equals_keras_values_and_gradients(dtype):
+    ref, fast = _layer_norms((6, 7, 32), dtype=dtype)
+    x = tf.constant(np.random.default_rng(5).normal(3.0, 2.0, (6, 7, 32)), tf.float32)
+    dy = tf.random.stateless_normal((6, 7, 32), [5, 6])
+    results = []
+    for layer in (ref, fast):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * dy)
+        results.append((y, tape.gradient(loss, [x, layer.gamma, layer.beta])))
+    (y_ref, g_ref), (y_fast, g_fast) = results
+    assert y_fast.dtype == y_ref.dtype
+    tol = 2e-2 if dtype else 1e-5
+    np.testing.assert_allclose(np.float32(y_fast), np.float32(y_ref), atol=tol, rtol=tol)
+    for a, b in zip(g_fast, g_ref):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(np.float32(a), np.float32(b), atol=tol * 10, rtol=tol)
+
+
+def test_fast_layer_norm_other_axes_fall_back_to_keras():
+    ref, fast = _layer_norms((4, 5, 6), axis=1)
+    x = tf.random.normal((4, 5, 6))
+    np.testing.assert_allclose(fast(x).numpy(), ref(x).numpy(), atol=1e-6)
+
+
+def test_every_dropout_and_layer_norm_in_the_model_is_fast():
     cfg, model = tiny_model()
-    dropouts = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-                if isinstance(layer, keras.layers.Dropout)]
-    # embeddings + per block (attention probs, attention output, FFN output) x 2 models
-    assert len(dropouts) == 1 + 3 * (cfg.num_layers + cfg.generator_sizes()["num_layers"])
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    dropouts = [la for la in layers if isinstance(la, keras.layers.Dropout)]
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    norms = [la for la in layers if isinstance(la, keras.layers.LayerNormalization)]
+    n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
+    # embeddings + per block (attention probs, attention output, FFN output)
+    assert len(dropouts) == 1 + 3 * n_layers
+    # embeddings + 2 per block + the generator's MLM head
+    assert len(norms) == 1 + 2 * n_layers + 1
     assert all(type(d) is BitDropout for d in dropouts)
-    # each keeps its own seed generator (states are checkpointed as before)
-    seeds = {id(d.seed_generator) for d in dropouts}
-    assert len(seeds) == len(dropouts)
-    # converting again finds nothing left to convert
-    assert use_bit_dropout(model) == 0
+    assert all(type(n) is FastLayerNorm for n in norms)
+    # each dropout keeps its own seed generator (states are checkpointed as before)
+    assert len({id(d.seed_generator) for d in dropouts}) == len(dropouts)
+    assert use_fast_layers(model) == 0  # nothing left to convert

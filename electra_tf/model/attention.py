@@ -14,8 +14,7 @@ Keras' `MultiHeadAttention` had nothing to do with the maths:
   a row with every key masked (an all-padding example): uniform weights, as in the
   original, where Keras outputs zeros. Such rows never reach a loss.
 
-`use_lean_attention(layer)` converts the layers in place (same objects, names, variables
-and checkpoint layout), like `use_bit_dropout`.
+`model.layers.use_fast_layers` swaps these in for keras-hub's sublayers.
 """
 from __future__ import annotations
 
@@ -72,17 +71,3 @@ class LeanAttention(keras.layers.MultiHeadAttention):
         dropped = self._dropout_layer(probs, training=training) if self._dropout > 0 else probs
         out = ops.matmul(dropped, ops.transpose(value, (0, 2, 1, 3)))  # [B, N, T, D]
         return ops.transpose(out, (0, 2, 1, 3)), probs
-
-
-def use_lean_attention(layer) -> int:
-    """Turn every plain MultiHeadAttention and EinsumDense inside `layer` into the lean
-    classes above, in place. Returns how many layers were converted."""
-    count = 0
-    for sub in layer._flatten_layers(include_self=True, recursive=True):
-        if type(sub) is keras.layers.MultiHeadAttention:
-            sub.__class__ = LeanAttention
-            count += 1
-        elif type(sub) is keras.layers.EinsumDense:
-            sub.__class__ = FlatEinsumDense
-            count += 1
-    return count

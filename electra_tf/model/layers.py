@@ -5,8 +5,31 @@ import keras
 import keras_hub
 from keras import ops
 
-from electra_tf.model.attention import use_lean_attention
-from electra_tf.model.elementwise import BitDropout, gelu_erf, use_bit_dropout
+from electra_tf.model.attention import FlatEinsumDense, LeanAttention
+from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_erf
+
+# Keras layer -> our subclass with the same maths and variables but cheaper calls
+# (elementwise.py, attention.py; measured in benchmarks/RESULTS.md).
+FAST_LAYERS = {
+    keras.layers.Dropout: BitDropout,
+    keras.layers.LayerNormalization: FastLayerNorm,
+    keras.layers.MultiHeadAttention: LeanAttention,
+    keras.layers.EinsumDense: FlatEinsumDense,
+}
+
+
+def use_fast_layers(layer) -> int:
+    """Turn every layer inside `layer` (itself included) whose type is exactly a key of
+    FAST_LAYERS into its fast subclass, in place: the object, name, config, variables,
+    seed generator and so the checkpoint layout stay; only `call` changes. keras-hub
+    creates its sublayers in build(), so this runs after building. Returns the count."""
+    count = 0
+    for sub in layer._flatten_layers(include_self=True, recursive=True):
+        fast = FAST_LAYERS.get(type(sub))
+        if fast is not None:
+            sub.__class__ = fast
+            count += 1
+    return count
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
@@ -38,8 +61,7 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.token_type_embeddings = keras.layers.Embedding(
             config.type_vocab_size, config.embedding_size, embeddings_initializer=init,
             name="token_type_embeddings")
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=config.layer_norm_epsilon, name="layer_norm")
+        self.layer_norm = FastLayerNorm(epsilon=config.layer_norm_epsilon, name="layer_norm")
         self.dropout = BitDropout(config.hidden_dropout)
         self.embedding_size = config.embedding_size
 
@@ -94,9 +116,7 @@ class ElectraEncoder(keras.layers.Layer):
         shape = tuple(input_shape) + (self.hidden_size,)
         for block in self.blocks:
             block.build(shape)
-            # keras-hub creates its sublayers in build(); same variables, cheaper calls
-            use_bit_dropout(block)
-            use_lean_attention(block)
+            use_fast_layers(block)
         self.built = True
 
     def call(self, input_ids, segment_ids, input_mask, training=None):

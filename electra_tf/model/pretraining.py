@@ -6,7 +6,7 @@ from keras import ops
 
 from electra_tf.configs import ElectraConfig
 from electra_tf.model.layers import (DiscriminatorHead, ElectraEmbeddings, ElectraEncoder,
-                                     generator_head, initializer)
+                                     generator_head, initializer, use_fast_layers)
 
 MLM_OBJECTIVES = ("bert", "replace_mlm", "all_tokens_mlm")  # the main model predicts tokens
 
@@ -73,6 +73,7 @@ class ElectraPretrainingModel(keras.Model):
             self.discriminator_mlm_head.build((None, length, hidden), (None, None))
         if self.sentence_head is not None:
             self.sentence_head.build((None, hidden))
+        use_fast_layers(self)  # the heads' (the encoders convert their own blocks)
         self.built = True
 
     def generator_logits(self, input_ids, segment_ids, input_mask, positions, training=None):
