@@ -73,3 +73,11 @@ def test_clip_by_global_norm():
     np.testing.assert_allclose(np.asarray(clipped[0]), [0.6, 0.0], rtol=1e-6)
     small, _ = optimization.clip_by_global_norm([np.array([0.3], np.float32)], 1.0)
     np.testing.assert_allclose(np.asarray(small[0]), [0.3], rtol=1e-6)
+
+
+def test_create_optimizer_follows_the_fused_adam_config():
+    from electra_tf.configs import get_config, parse_overrides
+
+    assert optimization.create_optimizer(get_config("tiny")).fused is True
+    off = parse_overrides(["fused_adam=false"])
+    assert optimization.create_optimizer(get_config("tiny", **off)).fused is False
