@@ -9,8 +9,8 @@ Keras' `MultiHeadAttention` had nothing to do with the maths:
   [B*S, H] input instead: one matmul each way, no sum.
 - The masked softmax does `where(mask, scores, -1e9)` then `where(mask, probs, 0)` over the
   full [B, N, T, S] scores, and both again in the backward pass. `LeanAttention` adds a
-  [B, 1, T|1, S] bias (0 or -1e9, as the original ELECTRA's additive `-10000 * (1 - mask)`)
-  once; masked probabilities are exactly 0 because exp underflows. The one difference is
+  [B, 1, T|1, S] bias once, as the original ELECTRA's additive `-10000 * (1 - mask)`, with
+  Keras' -1e9 (-3e4 in float16) so masked probabilities are exactly 0 (exp underflows). The one difference is
   a row with every key masked (an all-padding example): uniform weights, as in the
   original, where Keras outputs zeros. Such rows never reach a loss.
 
