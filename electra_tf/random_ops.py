@@ -24,6 +24,13 @@ def example_seeds(base_seed, example_index, purpose: int):
     return ops.stack([first, index], axis=-1)
 
 
+def _jax_key(seed):
+    """A [2] integer seed as a JAX threefry key (the same key data TF's seed pair gives)."""
+    import jax
+
+    return jax.random.wrap_key_data(ops.cast(seed, "uint32"), impl="threefry2x32")
+
+
 def _stateless_uniform(shape, seed):
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -33,8 +40,7 @@ def _stateless_uniform(shape, seed):
     if backend == "jax":
         import jax
 
-        key = jax.random.wrap_key_data(ops.cast(seed, "uint32"), impl="threefry2x32")
-        return jax.random.uniform(key, shape, dtype="float32")
+        return jax.random.uniform(_jax_key(seed), shape, dtype="float32")
     raise NotImplementedError(f"per-example randomness is not implemented for {backend}")
 
 
@@ -52,8 +58,7 @@ def uniform_bits(n, seed):
     if backend == "jax":
         import jax
 
-        key = jax.random.wrap_key_data(ops.cast(seed, "uint32"), impl="threefry2x32")
-        return jax.random.bits(key, (n,), dtype="uint32")
+        return jax.random.bits(_jax_key(seed), (n,), dtype="uint32")
     return None
 
 

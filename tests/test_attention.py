@@ -123,10 +123,9 @@ def test_bfloat16_masking_stays_exact():
 
 def test_every_attention_in_the_model_is_lean():
     cfg, model = tiny_model()
-    layers = model._flatten_layers(include_self=False, recursive=True)
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
     attention = [la for la in layers if isinstance(la, keras.layers.MultiHeadAttention)]
-    einsum = [la for la in model._flatten_layers(include_self=False, recursive=True)
-              if isinstance(la, keras.layers.EinsumDense)]
+    einsum = [la for la in layers if isinstance(la, keras.layers.EinsumDense)]
     n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
     assert len(attention) == n_layers and len(einsum) == 4 * n_layers
     assert all(type(la) is LeanAttention for la in attention)

@@ -157,9 +157,8 @@ def test_fast_layer_norm_other_axes_fall_back_to_keras():
 
 def test_every_dropout_and_layer_norm_in_the_model_is_fast():
     cfg, model = tiny_model()
-    layers = model._flatten_layers(include_self=False, recursive=True)
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
     dropouts = [la for la in layers if isinstance(la, keras.layers.Dropout)]
-    layers = model._flatten_layers(include_self=False, recursive=True)
     norms = [la for la in layers if isinstance(la, keras.layers.LayerNormalization)]
     n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
     # embeddings + per block (attention probs, attention output, FFN output)

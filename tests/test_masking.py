@@ -29,7 +29,7 @@ def test_masking_rules_and_statistics(sampling):
     batch = make_batch()
     n_slots = cfg.num_predictions
     assert n_slots == int((0.15 + 0.005) * 64)
-    masked, orig_ids, n_mask, n_kept, n_selected = [], batch["input_ids"], 0, 0, 0
+    orig_ids, n_mask, n_kept, n_selected = batch["input_ids"], 0, 0, 0
     for rep in range(8):
         batch["example_index"] = np.arange(64, dtype=np.int64) + 64 * rep
         m = masking.mask_batch(batch, cfg, SPECIAL, seed=1)
