@@ -1,0 +1,46 @@
+"""Element-wise kernels compiled by XLA, one kernel each, on the TensorFlow backend.
+
+TensorFlow runs a graph op by op on CPU, so a chain like erf-GELU's gradient
+(`dy * (0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi))`) reads and writes
+every FFN activation once per op. Whole-step XLA (`--jit_compile`) fuses those chains
+but, on CPU, also replaces oneDNN's matmuls with slower ones (benchmarks/RESULTS.md).
+`xla_fused` compiles just one element-wise function: the step stays a TF graph with
+oneDNN matmuls, and each such function becomes one fused XLA kernel (compiled once
+per input shape and dtype). The functions are written with keras.ops.
+
+On another backend the function runs as written (JAX compiles the whole step anyway).
+`ELECTRA_TF_XLA_FUSION=0` in the environment also runs them as written, op by op,
+e.g. to rule XLA out when debugging; the values agree to float rounding.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import keras
+
+ENV_VAR = "ELECTRA_TF_XLA_FUSION"
+
+
+def enabled() -> bool:
+    return (keras.backend.backend() == "tensorflow"
+            and os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "no"))
+
+
+def xla_fused(fn):
+    """`fn` (pure keras.ops maths on tensors, no state) as one XLA kernel when `enabled()`.
+    Non-tensor arguments (rates, epsilons) are part of each compiled kernel's key."""
+    compiled = []
+
+    @functools.wraps(fn)
+    def call(*args):
+        if not enabled():
+            return fn(*args)
+        if not compiled:
+            import tensorflow as tf
+
+            compiled.append(tf.function(fn, jit_compile=True, autograph=False))
+        return compiled[0](*args)
+
+    call.unfused = fn
+    return call
