@@ -6,7 +6,8 @@ Keras' `MultiHeadAttention` had nothing to do with the maths:
 - `EinsumDense` projections ("abc,cde->abde", "abcd,cde->abe") run as a batched matmul of
   the [B, S, H] input against the broadcast kernel, so the kernel's gradient is B small
   matmuls plus a sum over the batch. `FlatEinsumDense` multiplies the flattened
-  [B*S, H] input instead: one matmul each way, no sum.
+  [B*S, H] input instead: one matmul each way, no sum (`dense.matmul`, whose input
+  gradient also avoids oneDNN's slow transposed form).
 - The masked softmax does `where(mask, scores, -1e9)` then `where(mask, probs, 0)` over the
   full [B, N, T, S] scores, and both again in the backward pass. `LeanAttention` adds a
   [B, 1, T|1, S] bias once, as the original ELECTRA's additive `-10000 * (1 - mask)`, with
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+
+from electra_tf.model.dense import matmul
 
 _FLAT_EQUATIONS = {"abc,cde->abde": 1, "abcd,cde->abe": 2}  # input dims contracted
 
@@ -38,7 +41,8 @@ class FlatEinsumDense(keras.layers.EinsumDense):
             inner *= int(d)
         out_dims = tuple(int(d) for d in self.kernel.shape[contracted:])
         lead = ops.shape(inputs)[:-contracted]
-        x = ops.matmul(ops.reshape(inputs, (-1, inner)), ops.reshape(self.kernel, (inner, -1)))
+        kernel = ops.reshape(ops.cast(self.kernel, self.compute_dtype), (inner, -1))
+        x = matmul(ops.reshape(inputs, (-1, inner)), kernel)
         x = ops.reshape(x, tuple(lead) + out_dims)
         if self.bias is not None:
             x = ops.add(x, self.bias)

@@ -6,15 +6,17 @@ import keras_hub
 from keras import ops
 
 from electra_tf.model.attention import FlatEinsumDense, LeanAttention
+from electra_tf.model.dense import FastDense
 from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_erf
 
 # Keras layer -> our subclass with the same maths and variables but cheaper calls
-# (elementwise.py, attention.py; measured in benchmarks/RESULTS.md).
+# (elementwise.py, attention.py, dense.py; measured in benchmarks/RESULTS.md).
 FAST_LAYERS = {
     keras.layers.Dropout: BitDropout,
     keras.layers.LayerNormalization: FastLayerNorm,
     keras.layers.MultiHeadAttention: LeanAttention,
     keras.layers.EinsumDense: FlatEinsumDense,
+    keras.layers.Dense: FastDense,
 }
 
 

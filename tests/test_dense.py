@@ -1,0 +1,75 @@
+"""dense.matmul and FastDense (electra_tf/model/dense.py) against TF's own matmul/Dense."""
+import copy
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf.model.dense import FastDense, _transposed_copy, matmul
+from electra_tf.model.layers import gelu_exact, use_fast_layers
+from tests.test_model import tiny_model
+
+
+def test_transposed_copy_is_the_transpose():
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(_transposed_copy(tf.constant(w)).numpy(), w.T)
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", 1e-5), ("float16", 2e-2)])
+def test_matmul_values_and_gradients_by_hand(dtype, tol):
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(37, 16)), rng.normal(size=(16, 24))
+    dy = rng.normal(size=(37, 24))
+    xt, wt = tf.constant(x, dtype), tf.constant(w, dtype)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, wt])
+        y = matmul(xt, wt)
+    dx, dw = tape.gradient(y, [xt, wt], output_gradients=tf.constant(dy, dtype))
+    assert y.dtype == dx.dtype == dw.dtype == tf.as_dtype(dtype)
+    for got, want in [(y, x @ w), (dx, dy @ w.T), (dw, x.T @ dy)]:
+        np.testing.assert_allclose(got.numpy().astype(np.float64), want,
+                                   rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_matmul_in_a_tf_function_with_unknown_rows():
+    w = tf.Variable(tf.random.normal([8, 5], seed=1))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 8])])
+    def fn(x):
+        with tf.GradientTape() as tape:
+            y = matmul(x, w)
+            loss = tf.reduce_sum(y)
+        return y, tape.gradient(loss, w)
+
+    x = tf.random.normal([6, 8], seed=2)
+    y, dw = fn(x)
+    np.testing.assert_allclose(y.numpy(), (x @ w).numpy(), atol=1e-5)
+    np.testing.assert_allclose(dw.numpy(), tf.reduce_sum(x, 0)[:, None].numpy() * np.ones(5),
+                               atol=1e-5)
+
+
+def test_fast_dense_equals_keras_dense_values_and_gradients():
+    keras.utils.set_random_seed(0)
+    stock = keras.layers.Dense(48, activation=gelu_exact, bias_initializer="normal")
+    stock.build((4, 9, 32))
+    fast = copy.deepcopy(stock)
+    assert use_fast_layers(fast) == 1 and type(fast) is FastDense
+    x = tf.random.normal([4, 9, 32], seed=3)
+    out = []
+    for layer in (stock, fast):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.range(48.0))
+        out.append([y] + tape.gradient(loss, [x] + layer.trainable_variables))
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_every_dense_in_the_model_is_fast():
+    _, model = tiny_model()
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    dense = [la for la in layers if isinstance(la, keras.layers.Dense)]
+    # per block 2 (FFN), the discriminator's projection and head (2), the generator's head
+    assert len(dense) >= 4 and all(type(la) is FastDense for la in dense)
