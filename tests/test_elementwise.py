@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_erf
+from electra_tf.model.elementwise import BitDropout, FastLayerNorm, bias_gelu_erf, gelu_erf
 from electra_tf.model.layers import gelu_exact, use_fast_layers
 from tests.test_model import tiny_model
 
@@ -55,6 +55,33 @@ def test_gelu_erf_keeps_bfloat16():
     want_y, want_dy = _gelu_by_hand(np.array([-1.0, 0.5, 2.0]))
     np.testing.assert_allclose(y.numpy().astype(np.float32)[0], want_y, rtol=1e-2, atol=1e-2)
     np.testing.assert_allclose(g.numpy().astype(np.float32)[0], want_dy, rtol=2e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", 1e-5), ("float16", 1e-2)])
+def test_bias_gelu_erf_equals_gelu_of_the_sum_values_and_gradients(dtype, tol):
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(0, 2, (3, 50, 16)), dtype)
+    b = tf.constant(rng.normal(0, 1, (16,)), dtype)
+    dy = tf.constant(rng.normal(0, 1, (3, 50, 16)), dtype)
+
+    def values_and_grads(fn):
+        with tf.GradientTape() as tape:
+            tape.watch([x, b])
+            y = fn(x, b)
+        return [y] + tape.gradient(y, [x, b], output_gradients=dy)
+
+    got = values_and_grads(bias_gelu_erf)
+    want = values_and_grads(lambda x, b: gelu_erf(x + b))
+    for a, w in zip(got, want):
+        assert a.dtype == w.dtype
+        a, w = a.numpy().astype(np.float32), w.numpy().astype(np.float32)
+        # the bias gradient sums 150 terms (in float32 for both here)
+        np.testing.assert_allclose(a, w, rtol=tol, atol=tol * max(1.0, np.abs(w).max()))
+    # and by hand: the bias gradient is the sum of dy * GELU'(x + b) over all rows
+    _, slope = _gelu_by_hand((x + b).numpy().astype(np.float64).ravel())
+    want_db = (dy.numpy().astype(np.float64).ravel() * slope).reshape(-1, 16).sum(0)
+    np.testing.assert_allclose(got[2].numpy().astype(np.float64), want_db,
+                               rtol=10 * tol, atol=10 * tol * np.abs(want_db).max())
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5])

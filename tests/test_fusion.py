@@ -57,3 +57,23 @@ def test_non_tensor_arguments_key_the_kernel():
     np.testing.assert_allclose(scale(x, 2.0).numpy(), 2.0)
     assert calls == [2.0, 3.0]
     assert scale.unfused(x, 5.0).numpy().tolist() == [5.0] * 4
+
+
+def test_dense_bias_and_gelu_are_one_xla_kernel_each_way():
+    from electra_tf.model.dense import FastDense
+    from electra_tf.model.layers import gelu_exact
+
+    layer = FastDense(12, activation=gelu_exact)
+    layer.build((None, 8))
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        return tape.gradient(y, [x] + layer.trainable_variables)
+
+    graph = step.get_concrete_function(tf.TensorSpec([5, 8])).graph
+    assert len(_xla_calls(step.get_concrete_function(tf.TensorSpec([5, 8])))) == 2
+    types = {op.type for op in graph.get_operations()}
+    assert not types & {"BiasAdd", "BiasAddGrad", "AddV2", "Erf"}

@@ -8,11 +8,16 @@ CPU, benchmarks/RESULTS.md). `matmul` below transposes the (small) kernel explic
 and multiplies plainly. Grappler folds a bare `Transpose` feeding a `MatMul` back into
 `transpose_b`, so the copy is made as a transpose of a 3-D view, which it leaves alone.
 The kernel's gradient `x^T @ dy` keeps TF's `transpose_a` form, which is fast already.
+With the erf GELU as activation (the FFN's and heads' first dense), the bias add and the
+GELU are one XLA-fused kernel, and so are their gradients with the bias's sum
+(`elementwise.bias_gelu_erf`).
 """
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+from electra_tf.model.elementwise import bias_gelu_erf, gelu_exact
 
 
 def _transposed_copy(w):
@@ -34,7 +39,8 @@ def matmul(x, w):
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class FastDense(keras.layers.Dense):
-    """keras.layers.Dense computed as `matmul` above on the flattened input."""
+    """keras.layers.Dense computed as `matmul` above on the flattened input; with our
+    erf GELU as activation, bias and GELU are one fused kernel each way."""
 
     def call(self, inputs, training=None):
         if (getattr(self, "lora_enabled", False)
@@ -43,6 +49,9 @@ class FastDense(keras.layers.Dense):
         kernel = ops.cast(self.kernel, self.compute_dtype)
         lead = ops.shape(inputs)[:-1]
         x = matmul(ops.reshape(inputs, (-1, kernel.shape[0])), kernel)
+        if self.activation is gelu_exact and self.bias is not None:
+            x = bias_gelu_erf(x, ops.cast(self.bias, self.compute_dtype))
+            return ops.reshape(x, tuple(lead) + (self.units,))
         x = ops.reshape(x, tuple(lead) + (self.units,))
         if self.bias is not None:
             x = ops.add(x, self.bias)

@@ -6,7 +6,7 @@ every FFN activation once per op. Whole-step XLA (`--jit_compile`) fuses those c
 but, on CPU, also replaces oneDNN's matmuls with slower ones (benchmarks/RESULTS.md).
 `xla_fused` compiles just one element-wise function: the step stays a TF graph with
 oneDNN matmuls, and each such function becomes one fused XLA kernel (compiled once
-per input shape and dtype). The functions are written with keras.ops.
+per input shape and dtype, when first run). The functions are written with keras.ops.
 
 On another backend the function runs as written (JAX compiles the whole step anyway).
 `ELECTRA_TF_XLA_FUSION=0` in the environment also runs them as written, op by op,
@@ -39,7 +39,8 @@ def xla_fused(fn):
         if not compiled:
             import tensorflow as tf
 
-            compiled.append(tf.function(fn, jit_compile=True, autograph=False))
+            compiled.append(tf.function(fn, jit_compile=True, autograph=False,
+                                        reduce_retracing=True))
         return compiled[0](*args)
 
     call.unfused = fn

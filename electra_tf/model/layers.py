@@ -7,7 +7,7 @@ from keras import ops
 
 from electra_tf.model.attention import FlatEinsumDense, LeanAttention
 from electra_tf.model.dense import FastDense
-from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_erf
+from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_exact  # noqa: F401
 
 # Keras layer -> our subclass with the same maths and variables but cheaper calls
 # (elementwise.py, attention.py, dense.py; measured in benchmarks/RESULTS.md).
@@ -32,13 +32,6 @@ def use_fast_layers(layer) -> int:
             sub.__class__ = fast
             count += 1
     return count
-
-
-@keras.saving.register_keras_serializable(package="electra_tf")
-def gelu_exact(x):
-    """erf GELU, as the original (keras-hub's models default to the tanh approximation);
-    same values as `keras.activations.gelu(x, approximate=False)`, cheaper gradient."""
-    return gelu_erf(x)
 
 
 def initializer(config):
