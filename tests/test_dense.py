@@ -68,8 +68,11 @@ def test_fast_dense_equals_keras_dense_values_and_gradients():
 
 
 def test_every_dense_in_the_model_is_fast():
-    _, model = tiny_model()
+    cfg, model = tiny_model()
     layers = list(model._flatten_layers(include_self=False, recursive=True))
     dense = [la for la in layers if isinstance(la, keras.layers.Dense)]
-    # per block 2 (FFN), the discriminator's projection and head (2), the generator's head
-    assert len(dense) >= 4 and all(type(la) is FastDense for la in dense)
+    n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
+    # per block 2 (FFN); the discriminator's embedding projection (tiny: 16 -> 32) and
+    # head (2); the generator's MLM head dense (its hidden size equals the embedding's)
+    assert len(dense) == 2 * n_layers + 4
+    assert all(type(la) is FastDense for la in dense)
