@@ -22,7 +22,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from electra_tf.model.dense import matmul
+from electra_tf.model.dense import flat_projection, plain_kernel
 
 _FLAT_EQUATIONS = {"abc,cde->abde": 1, "abcd,cde->abe": 2}  # input dims contracted
 
@@ -33,22 +33,9 @@ class FlatEinsumDense(keras.layers.EinsumDense):
 
     def call(self, inputs, training=None):
         contracted = _FLAT_EQUATIONS.get(self.equation)
-        if (contracted is None or getattr(self, "lora_enabled", False)
-                or getattr(self, "quantization_mode", None) is not None):
+        if contracted is None or not plain_kernel(self):
             return super().call(inputs, training=training)
-        inner = 1
-        for d in self.kernel.shape[:contracted]:
-            inner *= int(d)
-        out_dims = tuple(int(d) for d in self.kernel.shape[contracted:])
-        lead = ops.shape(inputs)[:-contracted]
-        kernel = ops.reshape(ops.cast(self.kernel, self.compute_dtype), (inner, -1))
-        x = matmul(ops.reshape(inputs, (-1, inner)), kernel)
-        x = ops.reshape(x, tuple(lead) + out_dims)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
+        return flat_projection(self, inputs, contracted)
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")

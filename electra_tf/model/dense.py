@@ -14,6 +14,8 @@ GELU are one XLA-fused kernel, and so are their gradients with the bias's sum
 """
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -37,24 +39,41 @@ def matmul(x, w):
     return ops.matmul(x, w), grad
 
 
+def plain_kernel(layer) -> bool:
+    """Whether a Dense/EinsumDense `layer` multiplies by its kernel as stored (no LoRA, no
+    quantization), so `flat_projection` may stand in for its call."""
+    return not (getattr(layer, "lora_enabled", False)
+                or getattr(layer, "quantization_mode", None) is not None)
+
+
+def flat_projection(layer, inputs, contracted: int):
+    """A Dense/EinsumDense `layer`'s call as one 2-D `matmul`: inputs [..., *in_dims] times
+    its kernel [*in_dims, *out_dims] (`contracted` = len(in_dims)), then its bias and
+    activation; with our erf GELU and a full-size bias, bias + GELU are one fused kernel
+    each way (`elementwise.bias_gelu_erf`)."""
+    shape = tuple(int(d) for d in layer.kernel.shape)
+    in_dims, out_dims = shape[:contracted], shape[contracted:]
+    inner = math.prod(in_dims)
+    lead = tuple(ops.shape(inputs)[:-contracted])
+    kernel = ops.reshape(ops.cast(layer.kernel, layer.compute_dtype), (inner, -1))
+    x = matmul(ops.reshape(inputs, (-1, inner)), kernel)
+    bias = layer.bias
+    if layer.activation is gelu_exact and bias is not None and tuple(bias.shape) == out_dims:
+        x = bias_gelu_erf(x, ops.reshape(ops.cast(bias, layer.compute_dtype), (-1,)))
+        return ops.reshape(x, lead + out_dims)
+    x = ops.reshape(x, lead + out_dims)
+    if bias is not None:
+        x = ops.add(x, bias)
+    if layer.activation is not None:
+        x = layer.activation(x)
+    return x
+
+
 @keras.saving.register_keras_serializable(package="electra_tf")
 class FastDense(keras.layers.Dense):
-    """keras.layers.Dense computed as `matmul` above on the flattened input; with our
-    erf GELU as activation, bias and GELU are one fused kernel each way."""
+    """keras.layers.Dense computed by `flat_projection` above."""
 
     def call(self, inputs, training=None):
-        if (getattr(self, "lora_enabled", False)
-                or getattr(self, "quantization_mode", None) is not None):
+        if not plain_kernel(self):
             return super().call(inputs, training=training)
-        kernel = ops.cast(self.kernel, self.compute_dtype)
-        lead = ops.shape(inputs)[:-1]
-        x = matmul(ops.reshape(inputs, (-1, kernel.shape[0])), kernel)
-        if self.activation is gelu_exact and self.bias is not None:
-            x = bias_gelu_erf(x, ops.cast(self.bias, self.compute_dtype))
-            return ops.reshape(x, tuple(lead) + (self.units,))
-        x = ops.reshape(x, tuple(lead) + (self.units,))
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
+        return flat_projection(self, inputs, contracted=1)
