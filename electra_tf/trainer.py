@@ -14,6 +14,7 @@ import tensorflow as tf
 from electra_tf import objectives, optimization
 from electra_tf.configs import ElectraConfig
 from electra_tf.data import input_pipeline
+from electra_tf.masking import MaskedBatch
 from electra_tf.model import weights
 from electra_tf.model.pretraining import ElectraPretrainingModel
 
@@ -147,7 +148,7 @@ class Trainer:
         return self._loops[phase]
 
     def _grad_fn_impl(self, micro_fields, dens, phase=None):
-        micro = self._prepared_type(**micro_fields)  # tf.function takes dicts, not dataclasses
+        micro = MaskedBatch(**micro_fields)  # tf.function takes dicts, not dataclasses
         variables = self.phase_variables(phase)
         fp16 = self.options.mixed_precision == "mixed_float16"
         with tf.GradientTape() as tape:
@@ -159,20 +160,26 @@ class Trainer:
         sums = dict(sums, loss=loss)
         return grads, sums
 
-    def replica_step(self, batch, phase=None):
-        """One optimisation step on this replica's share of the global batch."""
-        ctx = tf.distribute.get_replica_context()
-        prepared = self.objective.prepare(batch, self.options.seed)
-        dens = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
-                              self.objective.denominators(prepared))
+    def gradients(self, prepared: MaskedBatch, dens: dict, phase=None):
+        """(gradients of phase_variables(phase), metric sums incl. "loss") of this replica's
+        prepared batch, accumulated over gradient_accumulation_steps micro-batches; the
+        loss divides by `dens`, the global batch's denominators. Not summed over replicas."""
         k = self.config.gradient_accumulation_steps
-        self._prepared_type = type(prepared)
         grads, sums = None, None
         for i in range(k):
             micro = _split(prepared, k, i) if k > 1 else prepared
             g, s = self._grad_fn(phase)(dict(vars(micro)), dens)
             grads = g if grads is None else [a + b for a, b in zip(grads, g)]
             sums = s if sums is None else {n: sums[n] + s[n] for n in sums}
+        return grads, sums
+
+    def replica_step(self, batch, phase=None):
+        """One optimisation step on this replica's share of the global batch."""
+        ctx = tf.distribute.get_replica_context()
+        prepared = self.objective.prepare(batch, self.options.seed)
+        dens = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                              self.objective.denominators(prepared))
+        grads, sums = self.gradients(prepared, dens, phase)
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads, norm = optimization.clip_by_global_norm(grads, self.config.clip_norm)
         self.optimizer.apply(grads, self.phase_variables(phase))

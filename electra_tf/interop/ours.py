@@ -141,18 +141,26 @@ def write(output_dir: str, config: ElectraConfig, kind: str, values: dict[str, n
 
 def network_values(values: dict[str, np.ndarray], kind: str, which: str) -> dict[str, np.ndarray]:
     """One network's values (embeddings/*, encoder/*, head/*) from a pre-training or a
-    network checkpoint's values."""
+    network checkpoint's values. The generator's embeddings are its own where it has
+    them (weight_tying=none), and its encoder is the discriminator's where it has none
+    of its own (weight_tying=all)."""
     if kind != "pretraining":
         if kind != which:
             raise CheckpointError(f"the checkpoint holds the {kind}, not the {which}")
         return values
     head = "discriminator_predictions/" if which == "discriminator" else "generator_predictions/"
+    if not any(n.startswith(head) for n in values):
+        raise CheckpointError(f"the checkpoint has no {which} (no {head}* weights)")
+    encoder, embeddings = which + "/", "embeddings/"
+    if which == "generator":
+        if not any(n.startswith(encoder) for n in values):
+            encoder = "discriminator/"  # weight_tying=all: one encoder for both
+        if any(n.startswith("generator_embeddings/") for n in values):
+            embeddings = "generator_embeddings/"  # weight_tying=none
     out = {}
     for n, v in values.items():
-        if n.startswith("embeddings/"):
-            out[n] = v
-        elif n.startswith(which + "/"):
-            out["encoder/" + n[len(which) + 1:]] = v
-        elif n.startswith(head):
-            out["head/" + n[len(head):]] = v
+        for prefix, new_prefix in ((embeddings, "embeddings/"), (encoder, "encoder/"),
+                                   (head, "head/")):
+            if n.startswith(prefix):
+                out[new_prefix + n[len(prefix):]] = v
     return out

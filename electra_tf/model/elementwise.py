@@ -26,6 +26,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from electra_tf.model import switches
 from electra_tf.model.fusion import xla_fused
 from electra_tf.random_ops import uniform_bits
 
@@ -63,7 +64,10 @@ def gelu_erf(x):
 def gelu_exact(x):
     """erf GELU, as the original (keras-hub's models default to the tanh approximation);
     same values as `keras.activations.gelu(x, approximate=False)`, cheaper gradient.
-    The activation our layers are built with (FastDense fuses it with the bias)."""
+    The activation our layers are built with (FastDense fuses it with the bias);
+    with ELECTRA_TF_FAST_LAYERS=0 (switches.py) it is Keras' own erf GELU."""
+    if not switches.fast_layers():
+        return keras.activations.gelu(x, approximate=False)
     return gelu_erf(x)
 
 

@@ -15,16 +15,16 @@ e.g. to rule XLA out when debugging; the values agree to float rounding.
 from __future__ import annotations
 
 import functools
-import os
 
 import keras
 
-ENV_VAR = "ELECTRA_TF_XLA_FUSION"
+from electra_tf.model import switches
+
+ENV_VAR = switches.XLA_FUSION_ENV
 
 
 def enabled() -> bool:
-    return (keras.backend.backend() == "tensorflow"
-            and os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "no"))
+    return keras.backend.backend() == "tensorflow" and switches.xla_fusion()
 
 
 def xla_fused(fn):

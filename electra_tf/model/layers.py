@@ -5,6 +5,7 @@ import keras
 import keras_hub
 from keras import ops
 
+from electra_tf.model import switches
 from electra_tf.model.attention import FlatEinsumDense, LeanAttention
 from electra_tf.model.dense import FastDense
 from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_exact  # noqa: F401
@@ -24,7 +25,10 @@ def use_fast_layers(layer) -> int:
     """Turn every layer inside `layer` (itself included) whose type is exactly a key of
     FAST_LAYERS into its fast subclass, in place: the object, name, config, variables,
     seed generator and so the checkpoint layout stay; only `call` changes. keras-hub
-    creates its sublayers in build(), so this runs after building. Returns the count."""
+    creates its sublayers in build(), so this runs after building. Returns the count
+    (0 with ELECTRA_TF_FAST_LAYERS=0: the stock layers stay, switches.py)."""
+    if not switches.fast_layers():
+        return 0
     count = 0
     for sub in layer._flatten_layers(include_self=True, recursive=True):
         fast = FAST_LAYERS.get(type(sub))
@@ -56,8 +60,10 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.token_type_embeddings = keras.layers.Embedding(
             config.type_vocab_size, config.embedding_size, embeddings_initializer=init,
             name="token_type_embeddings")
-        self.layer_norm = FastLayerNorm(epsilon=config.layer_norm_epsilon, name="layer_norm")
-        self.dropout = BitDropout(config.hidden_dropout)
+        fast = switches.fast_layers()
+        self.layer_norm = (FastLayerNorm if fast else keras.layers.LayerNormalization)(
+            epsilon=config.layer_norm_epsilon, name="layer_norm")
+        self.dropout = (BitDropout if fast else keras.layers.Dropout)(config.hidden_dropout)
         self.embedding_size = config.embedding_size
 
     def build(self, input_shape):

@@ -1,0 +1,168 @@
+"""Our pre-training against the independent PyTorch reference (tests/reference/), two ways:
+
+1. Trajectory: a micro model (4 layers, hidden 128, embedding 64, 2 heads, FFN 512,
+   length 128, generator 1/4 wide) trained `--steps` steps on the bundled corpus by both
+   implementations from the same initial weights, on the same corruption stream (our
+   masking and generator samples are the reference's inputs), dropout off. Prints the
+   losses side by side every `--log_every` steps and the largest relative deviation.
+2. Speed: the reference's train step (transformers + torch CPU, its default SDPA
+   attention, `--threads` threads, dropout 0.1, Gumbel sampling inside the step) and ours
+   at ELECTRA-Small, batch 32 x 128, built first, then timed in interleaved rounds (best
+   round each): what a PyTorch user would run instead.
+
+    python benchmarks/reference_parity.py            # ~10 min on 2 cores
+    python benchmarks/reference_parity.py --skip_speed --steps=300
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tests import reference_parity as rp  # noqa: E402
+
+MICRO = dict(size="small", num_layers=4, hidden_size=128, embedding_size=64, num_heads=2,
+             intermediate_size=512, generator_hidden_size=0.25, max_seq_length=128)
+
+
+def build_data(corpus, vocab, out):
+    from electra_tf.data import prep
+
+    if not os.path.isfile(os.path.join(out, "metadata.json")):
+        prep.build(corpus, out, prep.PrepOptions(vocab=vocab, max_seq_length=128),
+                   num_shards=4, progress=False)
+    return out
+
+
+def trajectory(args, data, tmp):
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    trainer = rp.make_trainer(data, args.vocab, os.path.join(tmp, "micro"), args.steps,
+                              train_batch_size=args.batch_size, learning_rate=args.lr,
+                              num_warmup_steps=args.warmup, **MICRO)
+    ours = rp.OurStep(trainer)
+    ref = rp.build_reference(trainer.config, ours.named_values())
+    print(f"trajectory: micro ELECTRA {args.steps} steps x {args.batch_size}, lr {args.lr}, "
+          f"warm-up {args.warmup}, dropout off, seed {args.seed}")
+    print(f"{'step':>5} {'ours loss':>11} {'reference':>11} {'rel. dev':>9}   "
+          f"{'ours mlm':>9} {'ref mlm':>9}   {'ours disc':>9} {'ref disc':>9}")
+    worst, window, lrs = 0.0, [], []
+    stream = rp.batches(trainer, args.steps)
+    t0 = time.time()
+    for i, batch in enumerate(stream):
+        corruption, _, prepared, dens = ours.corruption(batch)
+        if (i + 1) % args.log_every == 0 or i == 0:  # loss terms at these weights
+            terms, _, _ = ours.gradients(prepared, dens)
+        else:
+            terms = None
+        o = ours.step(batch)
+        r = ref.step(corruption)
+        dev = abs(o["loss"] - r["total"]) / abs(r["total"])
+        worst = max(worst, dev)
+        window.append(dev)
+        if terms is not None:
+            print(f"{i + 1:>5} {o['loss']:>11.5f} {r['total']:>11.5f} {dev:>9.2e}   "
+                  f"{terms['mlm']:>9.5f} {r['mlm']:>9.5f}   {terms['disc']:>9.5f} "
+                  f"{r['disc']:>9.5f}", flush=True)
+        lrs.append(r["learning_rate"])
+    # The weight deviation as tests/test_reference_parity.py measures it: per variable,
+    # max |diff| / (max |w| + the largest total Adam movement, sum_t 3.16 lr_t).
+    cfg = trainer.config
+    reach = sum(lrs) * (1 - cfg.adam_beta_1) / np.sqrt(1 - cfg.adam_beta_2)
+    ow = rp.flat(rp.to_reference(cfg, ours.named_values()))
+    rw = rp.flat(ref.state())
+    w_err = max(float(np.max(np.abs(ow[k] - v)) / (np.max(np.abs(v)) + reach))
+                for k, v in rw.items())
+    print(f"largest relative loss deviation over {args.steps} steps: {worst:.2e} "
+          f"(median {np.median(window):.2e}); largest relative weight deviation at the end: "
+          f"{w_err:.2e}; {time.time() - t0:.0f} s")
+
+
+def speed(args, tmp):
+    import torch
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from pretrain_speed import ours as ours_timer
+    from pretrain_speed import write_synthetic
+
+    from electra_tf.configs import get_config
+    from electra_tf.model import weights
+    from electra_tf.model.pretraining import ElectraPretrainingModel
+    from tests.reference.electra_torch import Corruption
+
+    torch.set_num_threads(args.threads)
+    batch, seq = 32, 128
+    cfg = get_config("small", train_batch_size=batch, max_seq_length=seq)
+    write_synthetic(os.path.join(tmp, "synthetic.tfrecord"), 4 * batch, seq)
+    ours_run = ours_timer(cfg, tmp, args.vocab)
+    model = ElectraPretrainingModel(cfg)
+    model.build()
+    values = {n: v.numpy() for n, v in weights.pretraining_weights(model).items()}
+    ref = rp.build_reference(cfg, values, attention="sdpa")
+    rng = np.random.default_rng(0)
+    n = cfg.num_predictions
+    ids = rng.integers(1000, 30000, (batch, seq))
+    positions = np.sort(rng.choice(np.arange(1, seq - 1), (batch, n)), axis=1)
+    masked = ids.copy()
+    np.put_along_axis(masked, positions, 103, axis=1)
+    corruption = Corruption(original_ids=ids, masked_ids=masked,
+                            segment_ids=np.zeros_like(ids), input_mask=np.ones_like(ids),
+                            positions=positions, mlm_weights=np.ones((batch, n), np.float32))
+    ref.step(corruption)  # warm-up
+
+    def ref_run(steps):
+        t = time.time()
+        for _ in range(steps):
+            ref.step(corruption)
+        return (time.time() - t) / steps
+
+    rounds = {"ours": [], "ref": []}
+    for r in range(args.repeats):
+        rounds["ours"].append(ours_run(args.speed_steps))
+        rounds["ref"].append(ref_run(args.speed_steps))
+        print(f"round {r + 1}/{args.repeats}: ours {rounds['ours'][-1]:.3f} s/step, "
+              f"PyTorch reference {rounds['ref'][-1]:.3f} s/step", flush=True)
+    o, p = min(rounds["ours"]), min(rounds["ref"])
+    print(f"machine: {os.cpu_count()} CPU cores; TF {tf.__version__}, torch {torch.__version__} "
+          f"({args.threads} threads)")
+    print(f"ELECTRA-Small train step, batch {batch}x{seq}, best of {args.repeats} rounds of "
+          f"{args.speed_steps} steps: ours {o:.3f} s/step, PyTorch reference {p:.3f} s/step")
+    print(f"speed ratio (PyTorch / ours): {p / o:.2f}x (goal >= 1.3x)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default=os.path.join(ROOT, "..", "shared", "data", "corpus"))
+    p.add_argument("--vocab", default=os.path.join(ROOT, "..", "shared", "data", "vocab",
+                                                   "vocab.txt"))
+    p.add_argument("--data", default=None, help="built TFRecords (default: build to a temp dir)")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--log_every", type=int, default=25)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--speed_steps", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--skip_trajectory", action="store_true")
+    p.add_argument("--skip_speed", action="store_true")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_trajectory:
+            data = args.data or build_data(args.corpus, args.vocab, os.path.join(tmp, "data"))
+            trajectory(args, data, tmp)
+        if not args.skip_speed:
+            speed(args, tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
