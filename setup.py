@@ -19,6 +19,10 @@ INSTALL_REQUIRES = [
     "h5py==3.16.0",
     "tqdm==4.70.1",
     "safetensors==0.8.0",  # Hugging Face import/export (numpy API; torch not needed)
+    # tensorboard 2.20 imports pkg_resources at start-up: setuptools >= 81 no longer has it
+    # (the `tensorboard` command fails with ModuleNotFoundError) and 80.x warns on every
+    # start; 79 has it, warning only silently (DeprecationWarning).
+    "setuptools==79.0.1",
 ]
 
 # Test-only reference implementations (never imported by the package): transformers on

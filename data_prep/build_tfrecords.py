@@ -12,9 +12,9 @@ the unigram counts of the packed tokens.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
+from electra_tf import cli  # defines --tf_logs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("corpus", None, "Text file, directory (recursive) or glob of text files.")
@@ -40,6 +40,7 @@ flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
 def main(argv):
     del argv
+    cli.start()
     from electra_tf.data import prep, records
     from electra_tf.data.vocab_builder import build_vocab
     from electra_tf.tokenization import VocabError

@@ -12,7 +12,7 @@ class ConfigError(ValueError):
 
 MASKINGS = ("random", "span", "strategic")
 GENERATORS = ("mlm", "unigram", "uniform")
-WEIGHT_TYINGS = ("none", "embeddings", "all")
+WEIGHT_TYINGS = ("none", "embeddings", "all", "gdes")
 TRAININGS = ("joint", "two_stage", "adversarial")
 
 
@@ -55,6 +55,7 @@ class ElectraConfig:
     strategic_alpha: float = 0.5  # strategic: position weight ~ unigram_prob(token) ** -alpha
     generator: str = "mlm"  # mlm (a trained generator) | unigram | uniform (no generator net)
     weight_tying: str = "embeddings"  # none | embeddings | all (generator = discriminator)
+    #   | gdes (DeBERTaV3: the discriminator's word table is stop_gradient(E_G) + E_delta)
     training: str = "joint"  # joint | two_stage | adversarial
     two_stage_steps: int = 0  # two_stage: generator-only MLM steps before the switch
     adversarial_weight: float = 1.0  # adversarial: weight of the generator's REINFORCE loss
@@ -147,6 +148,11 @@ class ElectraConfig:
                                               and self.weight_tying != "all"),
              "training=two_stage needs two_stage_steps > 0 and a generator of the "
              "discriminator's size (it initialises the discriminator), untied (not all)")
+        need(self.weight_tying != "gdes" or (self.objective in ("electra", "electra_15")
+                                             and self.generator == "mlm"),
+             "weight_tying=gdes disentangles the generator's and the discriminator's word "
+             "tables: it needs a trained generator and a discriminator (objective=electra or "
+             "electra_15, generator=mlm)")
         need(self.generator == "mlm" or self.training == "joint",
              f"training={self.training} needs a trained generator (generator=mlm)")
         return self

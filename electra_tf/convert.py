@@ -18,6 +18,8 @@ import sys
 
 from absl import app, flags
 
+from electra_tf import cli  # defines --tf_logs
+
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("from", "ours", ["google", "hf", "ours"],
                   "Input format: google (TF1 checkpoint prefix), hf (Hugging Face directory), "
@@ -209,6 +211,8 @@ def run():
 
 def main(argv):
     del argv
+    cli.start()
+    cli.quiet_xla()  # exports may compile the fused GELU
     from electra_tf.configs import ConfigError
     from electra_tf.interop.google_names import MappingError
     from electra_tf.interop.google_tf1 import CheckpointImportError

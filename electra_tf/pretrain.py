@@ -6,14 +6,12 @@
 Re-running the same command after an interrupt (Ctrl-C, SIGTERM or kill -9)
 continues from the latest checkpoint in --model_dir.
 """
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from electra_tf.configs import SIZES, ElectraConfig, parse_overrides  # noqa: E402,F401
+from electra_tf import cli  # defines --tf_logs
+from electra_tf.configs import SIZES, ElectraConfig, parse_overrides  # noqa: F401
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("size", "small", sorted(SIZES), "Model size (paper Table 6), or tiny for tests.")
@@ -57,9 +55,10 @@ flags.DEFINE_enum("masking", None, ["random", "span", "strategic"],
                   "replaced span detection), strategic (rarer tokens more often).")
 flags.DEFINE_enum("generator", None, ["mlm", "unigram", "uniform"],
                   "Generator: a trained MLM (default) or a fixed unigram/uniform sampler.")
-flags.DEFINE_enum("weight_tying", None, ["none", "embeddings", "all"],
+flags.DEFINE_enum("weight_tying", None, ["none", "embeddings", "all", "gdes"],
                   "Generator/discriminator sharing (default embeddings; all needs "
-                  "--config=generator_hidden_size=1.0).")
+                  "--config=generator_hidden_size=1.0; gdes: DeBERTaV3's gradient-"
+                  "disentangled word table).")
 flags.DEFINE_enum("training", None, ["joint", "two_stage", "adversarial"],
                   "Training algorithm (default joint); two_stage needs "
                   "--config=two_stage_steps=N and a full-size generator.")
@@ -118,7 +117,7 @@ def run() -> None:
         distribution.split_cpu(FLAGS.num_cpu_devices)
     # Before any other TF op: multi-worker collectives must be configured at start-up.
     strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.tpu)
-    tf.get_logger().setLevel("ERROR")
+    cli.quiet_xla()
     keras.utils.set_random_seed(FLAGS.seed)  # weight init and dropout streams
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -163,6 +162,7 @@ def run() -> None:
 
 def main(argv):
     del argv
+    cli.start()
     from electra_tf.configs import ConfigError
     from electra_tf.data.records import DataError
     from electra_tf.tokenization import VocabError

@@ -310,15 +310,7 @@ class Trainer:
                 if np.isfinite(value):
                     tf.summary.scalar(name, value)
         if self.options.progress and self.is_chief:
-            pct = 100.0 * step / self.config.num_train_steps
-            nan = float("nan")
-            print(f"step {step} ({pct:.1f}%)  loss {metrics['loss']:.4f}  "
-                  f"mlm {metrics.get('mlm_loss', nan):.4f} "
-                  f"acc {metrics.get('mlm_accuracy', nan):.3f}  "
-                  f"disc {metrics.get('disc_loss', nan):.4f} "
-                  f"auc {metrics.get('disc_auc', nan):.3f}  "
-                  f"lr {metrics['learning_rate']:.2e}  "
-                  f"{metrics['examples_per_second']:.1f} ex/s", flush=True)
+            print(progress_line(step, self.config.num_train_steps, metrics), flush=True)
         return metrics
 
     def _log_example(self, writer) -> None:
@@ -347,6 +339,9 @@ class Trainer:
         m = self.model
         if which == "discriminator":
             named = weights.network_weights(m.embeddings, m.discriminator, m.discriminator_head)
+            if m.disentangled is not None:  # weight_tying=gdes: its table is E_G + E_delta
+                named[weights.WORD_TABLE] = tf.Variable(m.disentangled.word_table(),
+                                                        trainable=False)
         else:
             emb = m.generator_embeddings or m.embeddings
             named = weights.network_weights(emb, m.generator, m.generator_head)
@@ -404,6 +399,23 @@ def _is_chief(strategy) -> bool:
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and
                                              resolver.task_id == 0 and
                                              "chief" not in resolver.cluster_spec().as_dict())
+
+
+# (metric, label, format) of the progress line, in order; a metric the objective does
+# not have (NaN, e.g. disc_* for --objective=bert) is left out.
+PROGRESS_FIELDS = (("loss", "loss", ".4f"), ("mlm_loss", "mlm", ".4f"),
+                   ("mlm_accuracy", "acc", ".3f"), ("main_mlm_loss", "main mlm", ".4f"),
+                   ("all_tokens_loss", "all-tokens", ".4f"), ("disc_loss", "disc", ".4f"),
+                   ("disc_auc", "auc", ".3f"), ("learning_rate", "lr", ".2e"))
+
+
+def progress_line(step: int, total: int, metrics: dict) -> str:
+    """'step 20 (10.0%)  loss 41.2  mlm 10.1  acc 0.012  disc 0.61  auc 0.55  lr ...'."""
+    parts = [f"step {step} ({100.0 * step / total:.1f}%)"]
+    parts += [f"{label} {metrics[name]:{fmt}}" for name, label, fmt in PROGRESS_FIELDS
+              if name in metrics and np.isfinite(metrics[name])]
+    parts.append(f"{metrics['examples_per_second']:.1f} ex/s")
+    return "  ".join(parts)
 
 
 def render_corrupted(original, fake, labels, mask, vocab) -> str:

@@ -24,9 +24,8 @@ def load(task: glue.GlueTask, data_dir: str, tokenizer, max_seq_length: int,
     reg = task.is_regression
     train_feats = None
     if train:
-        examples = glue.train_examples(task, data_dir, swap_doubling, skip_bad_rows)
-        if max_train_examples:
-            examples = examples[:max_train_examples]
+        examples = glue.train_examples(task, data_dir, swap_doubling, skip_bad_rows,
+                                       max_train_examples or None)
         train_feats = feats.featurize(examples, tokenizer, max_seq_length, reg)
         print(f"{task.name}: {len(examples)} training examples", flush=True)
     evals = {}

@@ -178,11 +178,14 @@ def read_examples(task: GlueTask, path: str, labelled: bool = True,
 
 
 def train_examples(task: GlueTask, data_dir: str, swap_doubling: bool = True,
-                   skip_bad_rows: bool = False) -> list[Example]:
-    """The training set; MRPC and STS-B are doubled with sentence order swapped
-    (the original's double_unordered, on by default)."""
+                   skip_bad_rows: bool = False, max_examples: int | None = None
+                   ) -> list[Example]:
+    """The training set (its first `max_examples` rows if given); MRPC and STS-B are then
+    doubled with sentence order swapped (the original's double_unordered, on by default),
+    so a limit of N trains on N pairs and their N swaps."""
     path = os.path.join(data_dir, "train.tsv")
-    examples = read_examples(task, path, skip_bad_rows=skip_bad_rows)
+    examples = read_examples(task, path, skip_bad_rows=skip_bad_rows)[:max_examples]
     if swap_doubling and task.swap_doubling:
-        examples += read_examples(task, path, swap=True, skip_bad_rows=skip_bad_rows)
+        examples += read_examples(task, path, swap=True,
+                                  skip_bad_rows=skip_bad_rows)[:max_examples]
     return examples

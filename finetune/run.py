@@ -15,6 +15,8 @@ import time
 
 from absl import app, flags
 
+from electra_tf import cli  # defines --tf_logs
+
 TASK_HELP = "GLUE: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli; or squad_v1, squad_v2"
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task", None, f"Task. {TASK_HELP}.")
@@ -46,7 +48,9 @@ flags.DEFINE_boolean("predict_test", False, "GLUE: write test-set predictions in
                      "submission format (<output_dir>/run_<i>/submission/).")
 flags.DEFINE_boolean("swap_doubling", True, "MRPC/STS-B: also train on each pair swapped.")
 flags.DEFINE_boolean("skip_bad_rows", False, "Skip malformed TSV rows (with a warning).")
-flags.DEFINE_integer("max_train_examples", None, "Use only the first N training examples.")
+flags.DEFINE_integer("max_train_examples", None,
+                     "Use only the first N training examples (questions for SQuAD); MRPC and "
+                     "STS-B take the first N rows, then add their N swapped pairs.")
 flags.DEFINE_integer("doc_stride", 128, "SQuAD: window stride.")
 flags.DEFINE_integer("max_query_length", 64, "SQuAD: question tokens kept.")
 flags.DEFINE_integer("max_answer_length", 30, "SQuAD: longest answer span, in tokens.")
@@ -158,6 +162,7 @@ def run() -> None:
     elif not FLAGS.predict_file and not FLAGS.train_file:
         raise UsageError("SQuAD needs --predict_file (and --train_file to fine-tune)")
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
+    cli.quiet_xla()
     if FLAGS.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
     vocab_path = _vocab_path()
@@ -279,6 +284,7 @@ def run() -> None:
 
 def main(argv):
     del argv
+    cli.start()
     from electra_tf.configs import ConfigError
     from electra_tf.tokenization import VocabError
     from finetune.glue import GlueDataError

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import tensorflow as tf
@@ -32,18 +33,29 @@ def predict_and_evaluate(model, strategy, predict_file: str, examples, features,
                          n_best_size: int = 20, max_answer_length: int = 30,
                          lower_case: bool = True) -> dict[str, float]:
     """Writes predictions.json (+ null_odds.json for 2.0, nbest_predictions.json) in the
-    official format and returns the official metrics."""
+    official format and returns the official metrics of exactly those files.
+
+    SQuAD 2.0: a question is predicted unanswerable where its answerability logit (the
+    "no answer" logit) is > 0, and its predictions.json entry is then "" (as BERT's and
+    the original's code write it); null_odds.json holds P(no answer) = sigmoid(logit),
+    what the official evaluate-v2.0.py takes as --na-prob-file. The metrics are the
+    official script's on these two files at its default --na-prob-thresh 1.0 (which
+    leaves the written answers as they are): `exact`/`f1` are the score of the file as
+    submitted, `best_exact`/`best_f1` (and their thresholds, probabilities) its sweep.
+    """
     results = training.predict(model, features, strategy, batch_size)
-    preds, null_odds, nbest = squad_postprocess.write_predictions(
+    preds, null_logits, nbest = squad_postprocess.write_predictions(
         examples, infos, results, vocab, v2, n_best_size, max_answer_length, lower_case)
     os.makedirs(output_dir, exist_ok=True)
-    _dump(preds, os.path.join(output_dir, "predictions.json"))
     _dump(nbest, os.path.join(output_dir, "nbest_predictions.json"))
     dataset = squad_data.read_dataset(predict_file)
     if v2:
-        _dump(null_odds, os.path.join(output_dir, "null_odds.json"))
-        # null_odds is the answerability logit: 0 is the natural threshold.
-        return squad_metrics.evaluate_v2(dataset, preds, null_odds, na_prob_thresh=0.0)
+        preds = squad_postprocess.apply_null_threshold(preds, null_logits, 0.0)
+        na_probs = {q: float(1.0 / (1.0 + math.exp(-z))) for q, z in null_logits.items()}
+        _dump(preds, os.path.join(output_dir, "predictions.json"))
+        _dump(na_probs, os.path.join(output_dir, "null_odds.json"))
+        return squad_metrics.evaluate_v2(dataset, preds, na_probs)
+    _dump(preds, os.path.join(output_dir, "predictions.json"))
     return squad_metrics.evaluate_v1(dataset, preds)
 
 

@@ -65,14 +65,17 @@ def tiny_data(tmp_path_factory, tiny_vocab):
 
 def run_cli(args, timeout=300, env=None):
     """Runs a CLI in a fresh interpreter; returns CompletedProcess (text)."""
-    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, **(env or {}))
+    full_env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    # the commands' own default (quiet, electra_tf/cli.py), not this process's setting
+    full_env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     return subprocess.run([sys.executable] + args, capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=full_env)
 
 
 @pytest.fixture(scope="session")
 def trained_pretrainer(tmp_path_factory, tiny_data, tiny_vocab):
-    """(Trainer, model_dir): a tiny pre-training run of 2 steps, exported and checkpointed."""
+    """(Trainer, model_dir): a tiny pre-training run of 2 steps, exported and checkpointed,
+    with TensorBoard scalars and a corrupted-example text summary."""
     import tensorflow as tf
 
     from electra_tf.configs import get_config
@@ -86,6 +89,6 @@ def trained_pretrainer(tmp_path_factory, tiny_data, tiny_vocab):
     files, _ = resolve_data_files(tiny_data)
     trainer = Trainer(config, tf.distribute.get_strategy(), files, special_ids(vocab),
                       tiny_vocab, TrainOptions(model_dir=model_dir, save_every=2, log_every=1,
-                                               example_every=0, progress=False))
+                                               example_every=2, progress=False))
     trainer.train()
     return trainer, model_dir

@@ -10,7 +10,6 @@ linear), so they are compared parameter by parameter under Hugging Face's names.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 
 import numpy as np
@@ -70,11 +69,14 @@ def reference_hparams(config) -> Hparams:
 
 
 def build_reference(config, named_values: dict[str, np.ndarray],
-                    attention: str = "eager") -> ReferencePretrainer:
+                    attention: str = "eager", dtype=None) -> ReferencePretrainer:
+    import torch
+
     gen_cfg = hf.hf_config(config, "generator") if config.uses_generator_network else None
     return ReferencePretrainer(reference_hparams(config), hf.hf_config(config, "discriminator"),
                                gen_cfg, to_reference(config, named_values),
-                               dropout=config.hidden_dropout, attention=attention)
+                               dropout=config.hidden_dropout, attention=attention,
+                               dtype=dtype or torch.float32)
 
 
 class OurStep:

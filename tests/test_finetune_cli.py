@@ -104,9 +104,27 @@ def test_squad_v2_bfloat16_writes_official_files(tmp_path, trained_pretrainer):
     preds = json.load(open(os.path.join(out, "run_0", "predictions.json")))
     odds = json.load(open(os.path.join(out, "run_0", "null_odds.json")))
     assert set(preds) == set(odds) == {q["id"] for q in qas}
-    assert all(p in " ".join(TEXT) for p in preds.values())  # spans of the context
+    assert all(p in " ".join(TEXT) for p in preds.values())  # spans of the context, or ""
+    assert all(0.0 <= p <= 1.0 for p in odds.values())  # P(no answer): --na-prob-file's form
+    nbest = json.load(open(os.path.join(out, "run_0", "nbest_predictions.json")))
+    for q, p in preds.items():  # "" exactly where the no-answer probability exceeds 1/2
+        assert (p == "") == (odds[q] > 0.5), (q, p, odds[q])
+        assert p == "" or p == next(e["text"] for e in nbest[q] if e["text"])
+    # The files score exactly what was reported, by the official v2.0 logic (Model
+    # Garden's copy of evaluate-v2.0.py, run as `--na-prob-file null_odds.json`).
+    official = pytest.importorskip("official.nlp.tools.squad_evaluate_v2_0")
+    dataset = json.load(open(path))["data"]
+    ref = official.evaluate(dataset, preds, odds)
     metrics = json.load(open(os.path.join(out, "results.json")))["median"]
     assert {"exact", "f1", "HasAns_exact", "NoAns_exact", "best_exact", "best_f1"} <= set(metrics)
+    for k in ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"):
+        assert metrics[k] == pytest.approx(ref[k], abs=1e-9), k
+    assert metrics["best_exact"] == pytest.approx(ref["final_exact"], abs=1e-9)
+    assert metrics["best_f1"] == pytest.approx(ref["final_f1"], abs=1e-9)
+    # and without --na-prob-file (the answers as written): the same exact / f1
+    plain = official.evaluate(dataset, preds)
+    assert metrics["exact"] == pytest.approx(plain["exact"]) and \
+        metrics["f1"] == pytest.approx(plain["f1"])
 
 
 def test_clear_errors(tmp_path, trained_pretrainer, tiny_vocab):

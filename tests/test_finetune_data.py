@@ -55,6 +55,10 @@ def test_mrpc_bom_header_and_swap_doubling(tmp_path):
     assert ex[2].text_a == ex[0].text_b and ex[2].text_b == ex[0].text_a
     assert ex[3].label == 0
     assert len(glue.train_examples(task, str(tmp_path), swap_doubling=False)) == 2
+    # --max_train_examples=1: the first row and its swap (the limit applies before doubling)
+    one = glue.train_examples(task, str(tmp_path), max_examples=1)
+    assert len(one) == 2 and one[0].text_a == ex[0].text_a and one[1].text_a == ex[0].text_b
+    assert one[0].label == one[1].label == 1
 
 
 def test_stsb_ten_columns_regression_label_over_5(tmp_path):

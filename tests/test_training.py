@@ -13,6 +13,8 @@ from tests.conftest import ROOT, run_cli
 BASE = ["-m", "electra_tf.pretrain", "--size=tiny", "--batch_size=8", "--log_every=2",
         "--save_every=2", "--example_every=2", "--deterministic", "--noalsologtostderr"]
 NO_DROPOUT = ["--config=hidden_dropout=0", "--config=attention_dropout=0"]
+NOISE = ("cuInit", "absl::InitializeLog", "Compiled cluster using XLA", "Sharding callback",
+         "oneDNN", "cpu_feature_guard", "while_loop for converting", "Warning")
 
 
 def pretrain(data, model_dir, *extra, timeout=300, env=None):
@@ -36,6 +38,9 @@ def test_train_exports_and_logs(tiny_data, tmp_path):
     r = pretrain(tiny_data, md, "--train_steps=4")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "step 4 (100.0%)" in r.stdout
+    # quiet by default: none of TF's / XLA's / absl's internals (electra_tf/cli.py)
+    for noise in NOISE:
+        assert noise not in r.stdout + r.stderr, (noise, r.stderr[-2000:])
     for sub in ("discriminator", "generator"):
         assert os.path.isfile(os.path.join(md, sub, "weights.index"))
         assert json.load(open(os.path.join(md, sub, "config.json")))["network"] == sub
@@ -110,9 +115,10 @@ def test_resume_after_kill_equals_uninterrupted(tiny_data, tmp_path):
     assert r.returncode == -9  # SIGKILLed after step 3: step-2 checkpoint only
     ckpt, _ = weights(crashed)
     assert ckpt.endswith("ckpt-2")
-    r = pretrain(tiny_data, crashed, "--train_steps=6")
+    r = pretrain(tiny_data, crashed, "--train_steps=6", "--tf_logs")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed from" in r.stdout and "at step 2" in r.stdout
+    assert "Sharding callback" in r.stderr  # --tf_logs: the internals are back
     ca, wa = weights(full)
     cb, wb = weights(crashed)
     assert ca.endswith("ckpt-6") and cb.endswith("ckpt-6")
@@ -179,3 +185,17 @@ def test_clear_errors(tiny_data, tmp_path):
                  "--config=clip_norm=1e30", "--config=num_warmup_steps=0")
     assert r.returncode != 0 and "NaN/inf at step" in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
+
+
+def test_progress_line_shows_only_the_objectives_metrics():
+    from electra_tf.trainer import progress_line
+
+    nan = float("nan")
+    bert = {"loss": 9.87654, "mlm_loss": 9.87654, "mlm_accuracy": 0.01234, "disc_loss": nan,
+            "disc_auc": nan, "learning_rate": 1e-4, "examples_per_second": 12.34}
+    line = progress_line(10, 40, bert)
+    assert line == ("step 10 (25.0%)  loss 9.8765  mlm 9.8765  acc 0.012  lr 1.00e-04  "
+                    "12.3 ex/s")
+    assert "nan" not in line
+    electra = dict(bert, loss=40.0, disc_loss=0.5, disc_auc=0.75)
+    assert "disc 0.5000  auc 0.750" in progress_line(10, 40, electra)

@@ -295,6 +295,63 @@ def test_two_stage_freezes_and_initialises(tiny_data, tiny_vocab, tmp_path):
     assert not all(np.array_equal(disc2[n], gen1[n]) for n in gen1)
 
 
+def test_gdes_disentangles_the_word_table(tiny_data, tiny_vocab, tmp_path):
+    """DeBERTaV3's GDES: the RTD loss reaches E_delta but not E_G, the MLM loss E_G but not
+    E_delta; at the start the discriminator is weight_tying=embeddings' own; the export
+    carries E_G + E_delta; a checkpoint restores E_delta."""
+    import keras
+
+    from electra_tf.data.records import resolve_data_files
+    from electra_tf.interop import ours
+    from electra_tf.model import weights
+    from electra_tf.tokenization import load_vocab, special_ids
+    from electra_tf.trainer import TrainOptions, Trainer
+
+    with pytest.raises(ConfigError, match="weight_tying=gdes"):
+        tiny(weight_tying="gdes", objective="bert")
+    keras.utils.set_random_seed(3)
+    cfg, model = build(weight_tying="gdes")
+    keras.utils.set_random_seed(3)
+    _, plain = build()
+    obj = objectives.get_objective(cfg, SPECIAL)
+    p = obj.prepare(make_batch(b=4), seed=0)
+    table, delta = model.embeddings.word_embeddings.embeddings, model.disentangled.word_delta
+    assert float(tf.reduce_max(tf.abs(delta))) == 0.0
+    _, (g_table, g_delta) = grads_of(obj, model, p, [table, delta], term="disc")
+    assert not moved(g_table) and moved(g_delta)
+    _, (g_table, g_delta) = grads_of(obj, model, p, [table, delta], term="mlm")
+    assert moved(g_table) and not moved(g_delta)
+    # E_delta = 0: the same discriminator as weight_tying=embeddings (same seed, same weights)
+    ids, seg, mask = p.input_ids, p.segment_ids, p.input_mask
+    np.testing.assert_allclose(model.discriminator_logits(ids, seg, mask),
+                               plain.discriminator_logits(ids, seg, mask), atol=1e-6)
+    # trained: E_delta moves, the export and a conversion carry E_G + E_delta
+    vocab = load_vocab(tiny_vocab)
+    cfg = get_config("tiny", vocab_size=len(vocab), weight_tying="gdes", num_train_steps=3,
+                     num_warmup_steps=0)
+    files, _ = resolve_data_files(tiny_data)
+    opts = TrainOptions(model_dir=str(tmp_path), save_every=3, log_every=3, example_every=0,
+                        progress=False)
+    trainer = Trainer(cfg, tf.distribute.get_strategy(), files, special_ids(vocab), None, opts)
+    trainer.train()
+    m = trainer.model
+    e_g, e_delta = m.embeddings.word_embeddings.embeddings.numpy(), m.disentangled.word_delta.numpy()
+    assert np.abs(e_delta).max() > 0
+    exported = weights.read(str(tmp_path / "discriminator" / "weights"))
+    np.testing.assert_allclose(exported[weights.WORD_TABLE], e_g + e_delta, rtol=0, atol=0)
+    gen_exported = weights.read(str(tmp_path / "generator" / "weights"))
+    np.testing.assert_array_equal(gen_exported[weights.WORD_TABLE], e_g)
+    _, kind, values = ours.read(str(tmp_path))  # the pre-training checkpoint
+    disc = ours.network_values(values, kind, "discriminator")
+    np.testing.assert_allclose(disc[weights.WORD_TABLE], e_g + e_delta, rtol=0, atol=0)
+    assert not any("delta" in n for n in disc)
+    # resume: a new trainer on the same model_dir restores E_delta
+    keras.utils.set_random_seed(99)
+    again = Trainer(cfg, tf.distribute.get_strategy(), files, special_ids(vocab), None, opts)
+    assert again.restore() == 3
+    np.testing.assert_array_equal(again.model.disentangled.word_delta.numpy(), e_delta)
+
+
 # ------------------------------------------------------------------ CLI flags + hparams
 @pytest.mark.parametrize("flags,expect_generator", [
     (["--objective=bert"], False),

@@ -143,7 +143,8 @@ def network_values(values: dict[str, np.ndarray], kind: str, which: str) -> dict
     """One network's values (embeddings/*, encoder/*, head/*) from a pre-training or a
     network checkpoint's values. The generator's embeddings are its own where it has
     them (weight_tying=none), and its encoder is the discriminator's where it has none
-    of its own (weight_tying=all)."""
+    of its own (weight_tying=all); the discriminator's word table is E_G + E_delta with
+    weight_tying=gdes."""
     if kind != "pretraining":
         if kind != which:
             raise CheckpointError(f"the checkpoint holds the {kind}, not the {which}")
@@ -163,4 +164,6 @@ def network_values(values: dict[str, np.ndarray], kind: str, which: str) -> dict
                                    (head, "head/")):
             if n.startswith(prefix):
                 out[new_prefix + n[len(prefix):]] = v
+    if which == "discriminator" and weights.GDES_DELTA in values:  # weight_tying=gdes
+        out[weights.WORD_TABLE] = values[weights.WORD_TABLE] + values[weights.GDES_DELTA]
     return out

@@ -73,11 +73,45 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.layer_norm.build(tuple(input_shape) + (self.embedding_size,))
         self.built = True
 
-    def call(self, input_ids, segment_ids, training=None):
-        x = self.word_embeddings(input_ids)
+    def call(self, input_ids, segment_ids, training=None, word_delta=None):
+        """word_delta: [V, E] added to a stop-gradient copy of the word table (GDES)."""
+        if word_delta is None:
+            x = self.word_embeddings(input_ids)
+        else:
+            table = ops.stop_gradient(ops.convert_to_tensor(self.word_embeddings.embeddings))
+            x = ops.take(table + ops.cast(word_delta, table.dtype), input_ids, axis=0)
         x = x + self.position_embeddings(x)
         x = x + self.token_type_embeddings(segment_ids)
         return self.dropout(self.layer_norm(x), training=training)
+
+
+class DisentangledEmbeddings(keras.layers.Layer):
+    """Gradient-disentangled embedding sharing (DeBERTaV3, He et al. 2021): the shared
+    embeddings with the word table stop_gradient(E_G) + E_delta. E_G, the generator's
+    (shared) table, gets no gradient through here, so only the MLM loss trains it;
+    E_delta (zero at the start) is trained by the discriminator's loss alone. Position and
+    segment tables and the LayerNorm stay shared as with weight_tying=embeddings."""
+
+    def __init__(self, shared: ElectraEmbeddings, **kwargs):
+        super().__init__(**kwargs)
+        self.shared = shared
+        self.embedding_size = shared.embedding_size
+
+    def build(self, input_shape):
+        if not self.shared.built:
+            self.shared.build(input_shape)
+        table = self.shared.word_embeddings.embeddings
+        self.word_delta = self.add_weight(name="word_delta", shape=tuple(table.shape),
+                                          initializer="zeros")
+        self.built = True
+
+    def call(self, input_ids, segment_ids, training=None):
+        return self.shared(input_ids, segment_ids, training=training,
+                           word_delta=self.word_delta)
+
+    def word_table(self):
+        """The discriminator's effective word table, E_G + E_delta (what is exported)."""
+        return ops.convert_to_tensor(self.shared.word_embeddings.embeddings) + self.word_delta
 
 
 class ElectraEncoder(keras.layers.Layer):

@@ -5,8 +5,9 @@ import keras
 from keras import ops
 
 from electra_tf.configs import ElectraConfig
-from electra_tf.model.layers import (DiscriminatorHead, ElectraEmbeddings, ElectraEncoder,
-                                     generator_head, initializer, use_fast_layers)
+from electra_tf.model.layers import (DiscriminatorHead, DisentangledEmbeddings,
+                                     ElectraEmbeddings, ElectraEncoder, generator_head,
+                                     initializer, use_fast_layers)
 
 MLM_OBJECTIVES = ("bert", "replace_mlm", "all_tokens_mlm")  # the main model predicts tokens
 
@@ -20,7 +21,8 @@ class ElectraPretrainingModel(keras.Model):
     when its hidden size differs from the embedding size. There is no pooler.
 
     Variants: weight_tying=none gives the generator its own embeddings; weight_tying=all
-    makes the generator the discriminator (same encoder). No generator network exists for
+    makes the generator the discriminator (same encoder); weight_tying=gdes gives the
+    discriminator the word table stop_gradient(E_G) + E_delta (DisentangledEmbeddings). No generator network exists for
     objective=bert or generator=unigram|uniform. bert / replace_mlm / all_tokens_mlm add an
     MLM head on the discriminator (tied to the word table); uncorrupted_prob > 0 adds a
     sentence-level "was this input corrupted" head on [CLS].
@@ -30,7 +32,12 @@ class ElectraPretrainingModel(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.embeddings = ElectraEmbeddings(config, name="embeddings")
-        self.discriminator = ElectraEncoder(config, self.embeddings, name="discriminator")
+        self.disentangled = None  # weight_tying=gdes: the discriminator's view of them
+        disc_emb = self.embeddings
+        if config.weight_tying == "gdes":
+            disc_emb = self.disentangled = DisentangledEmbeddings(
+                self.embeddings, name="discriminator_embeddings")
+        self.discriminator = ElectraEncoder(config, disc_emb, name="discriminator")
         self.discriminator_head = DiscriminatorHead(config, name="discriminator_predictions")
         self.generator_embeddings = None
         self.generator = self.generator_head = None

@@ -18,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 ROOT = "weights"
+GDES_DELTA = "discriminator_embeddings/word_delta"  # weight_tying=gdes: E_delta
+WORD_TABLE = "embeddings/word_embeddings/embeddings"
 
 
 class WeightsError(ValueError):
@@ -65,6 +67,8 @@ def network_weights(embeddings, encoder, head=None, exclude=()) -> dict:
 def pretraining_weights(model) -> dict:
     """Every weight of an ElectraPretrainingModel, by name (each variable once)."""
     out = dict(embedding_weights(model.embeddings))
+    if model.disentangled is not None:  # weight_tying=gdes
+        out[GDES_DELTA] = model.disentangled.word_delta
     out.update(encoder_weights(model.discriminator, "discriminator"))
     out.update(layer_weights(model.discriminator_head, "discriminator_predictions"))
     shared = list(model.embeddings.weights)

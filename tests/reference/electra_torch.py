@@ -88,16 +88,18 @@ class ReferencePretrainer:
     the main network's MLM head as ElectraForMaskedLM `generator_predictions.*` /
     `generator_lm_head.bias`). attention: transformers' attention implementation
     ("eager" for the parity tests; "sdpa", its default, to time what a user would run).
+    dtype: torch.float64 gives a high-precision trajectory to measure float32 drift against.
     """
 
     def __init__(self, hp: Hparams, disc_config: dict, gen_config: dict | None,
                  state: dict[str, dict[str, np.ndarray]], dropout: float = 0.0,
-                 attention: str = "eager"):
+                 attention: str = "eager", dtype=torch.float32):
         torch.manual_seed(0)  # initial values are overwritten below; keeps construction quiet
         self.hp = hp
+        self.dtype = dtype
 
         def build(cls, sizes):
-            return cls(_hf_config(sizes, dropout, attention)).train(dropout > 0)
+            return cls(_hf_config(sizes, dropout, attention)).to(dtype).train(dropout > 0)
 
         self.disc = build(transformers.ElectraForPreTraining, disc_config)
         self.gen = None
@@ -148,7 +150,7 @@ class ReferencePretrainer:
                     if tuple(p.shape) != tuple(np.shape(value)):
                         raise ValueError(f"{net_name}.{key}: shape {tuple(p.shape)} vs "
                                          f"{np.shape(value)}")
-                    p.copy_(torch.as_tensor(np.asarray(value, np.float32)))
+                    p.copy_(torch.as_tensor(np.asarray(value)).to(p.dtype))
                     given.add(id(p))
         missing = [f"{n}.{k}" for n, net in self.networks.items() if net is not None
                    for k, p in net.named_parameters() if id(p) not in given]
@@ -232,7 +234,7 @@ class ReferencePretrainer:
         hp, t = self.hp, self._tensors(corruption)
         orig, seg = t["original_ids"].long(), t["segment_ids"].long()
         mask, pos = t["input_mask"].long(), t["positions"].long()
-        w = t["mlm_weights"].float()
+        w = t["mlm_weights"].to(self.dtype)
         labels_at_slots = torch.gather(orig, 1, pos)  # the original tokens at the slots
         out = {}
         if hp.objective == "bert":
@@ -250,16 +252,16 @@ class ReferencePretrainer:
         sampled = (self.gumbel_sample(gen_logits) if t["sampled"] is None
                    else t["sampled"].long())
         fake, updated = self.write_samples(orig, pos, w, sampled)
-        replaced = (updated & (fake != orig)).float()
+        replaced = (updated & (fake != orig)).to(self.dtype)
         if hp.objective in ("electra", "electra_15"):
             rtd_logits = self.disc(input_ids=fake, attention_mask=mask,
                                    token_type_ids=seg).logits
             bce = torch.nn.functional.binary_cross_entropy_with_logits(
                 rtd_logits, replaced, reduction="none")
             if hp.objective == "electra":
-                rtd_w = mask.float()
+                rtd_w = mask.to(self.dtype)
             else:  # the masked positions only (position 0 is never masked)
-                rtd_w = torch.zeros_like(mask, dtype=torch.float32)
+                rtd_w = torch.zeros_like(mask, dtype=self.dtype)
                 rows = torch.arange(pos.shape[0])[:, None].expand_as(pos)
                 used = (w > 0) & (pos != 0)
                 rtd_w[rows[used], pos[used]] = 1.0
@@ -278,9 +280,9 @@ class ReferencePretrainer:
             p_mlm = torch.softmax(self.disc_mlm.generator_lm_head(
                 self.disc_mlm.generator_predictions(hidden)), dim=-1)
             p_original = torch.gather(p_mlm, 2, orig[:, :, None])[:, :, 0]
-            copy = (fake == orig).float()
+            copy = (fake == orig).to(self.dtype)
             p = d * copy + (1.0 - d) * p_original
-            out["all_tokens"] = self._masked_mean(-torch.log(p), mask.float())
+            out["all_tokens"] = self._masked_mean(-torch.log(p), mask.to(self.dtype))
             out["total"] = hp.gen_weight * out["mlm"] + out["all_tokens"]
         else:
             raise ValueError(f"objective {hp.objective!r} has no reference")
