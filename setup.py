@@ -30,6 +30,8 @@ INSTALL_REQUIRES = [
 TEST_REQUIRES = [
     "pytest==9.0.3",
     "pytest-timeout==2.4.0",
+    "pytest-xdist==3.8.0",  # pytest.ini runs the suite on 2 workers
+    "execnet==2.1.2",
     "torch==2.13.0",
     "transformers==5.23.0",
     "tokenizers==0.23.3",

@@ -12,8 +12,9 @@
    at ELECTRA-Small, batch 32 x 128, built first, then timed in interleaved rounds (best
    round each): what a PyTorch user would run instead.
 
-    python benchmarks/reference_parity.py            # ~10 min on 2 cores
-    python benchmarks/reference_parity.py --skip_speed --steps=300
+    python benchmarks/reference_parity.py               # ~18 min on 2 cores
+    python benchmarks/reference_parity.py --skip_speed  # the 300-step trajectory only
+    python benchmarks/reference_parity.py --step_table  # per-step errors of the tests' cases
 """
 import argparse
 import os
@@ -106,6 +107,47 @@ def trajectory(args, data, tmp):
     print(f"({time.time() - t0:.0f} s)")
 
 
+def step_table(tmp):
+    """The per-step parity of every case the tests run (tests/test_reference_parity.py,
+    the same harness, tiny data and seed), as a markdown table of the worst errors."""
+    import pathlib
+
+    from electra_tf.data import prep
+    from tests import test_reference_parity as t
+    from tests.conftest import write_corpus, write_vocab
+
+    class Dirs:  # what the tests' tmp_path_factory gives _run
+        def mktemp(self, name):
+            return pathlib.Path(tempfile.mkdtemp(prefix=name, dir=tmp))
+
+    vocab = write_vocab(os.path.join(tmp, "vocab.txt"))
+    data = os.path.join(tmp, "tiny_records")
+    prep.build(write_corpus(os.path.join(tmp, "corpus")), data,
+               prep.PrepOptions(vocab=vocab, max_seq_length=32), num_shards=2, num_workers=1,
+               progress=False)
+
+    def short(name):
+        for a, b in (("discriminator.electra.", "disc."), ("generator.electra.", "gen."),
+                     ("encoder.layer.", "L"), (".weight", ""), ("attention.self.", "attn.")):
+            name = name.replace(a, b)
+        return name
+
+    print("| case | path | worst loss term | worst gradient (variable) | weights after 1st "
+          "update | after 20 steps (variable) | max grad norm |")
+    print("|---|---|---|---|---|---|---|")
+    for fast in (True, False):
+        for objective, tying in t.CASES:
+            run = t._run(objective, tying, fast, data, vocab, Dirs())
+            ref = run["ref_terms"]
+            term = max(abs(v - ref[k]) / abs(ref[k]) for k, v in run["our_terms"].items())
+            grads = rp.flat(run["ref_grads"])
+            g_err, g_name = t._worst(run["our_grads"], grads, t.gradient_scale(grads))
+            w = [t._worst(*run[f"weights_{n}"], t.weight_scale(run, n)) for n in (2, t.STEPS)]
+            print(f"| {objective}, {tying} | {'fast' if fast else 'plain'} | {term:.1e} | "
+                  f"{g_err:.1e} ({short(g_name)}) | {w[0][0]:.1e} | {w[1][0]:.1e} "
+                  f"({short(w[1][1])}) | {max(run['norms']):.1f} |", flush=True)
+
+
 def speed(args, tmp):
     import torch
 
@@ -173,10 +215,14 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--speed_steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--step_table", action="store_true",
+                   help="only the per-step parity table of the tests' cases (~3 min)")
     p.add_argument("--skip_trajectory", action="store_true")
     p.add_argument("--skip_speed", action="store_true")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.step_table:
+            return step_table(tmp)
         if not args.skip_trajectory:
             data = args.data or build_data(args.corpus, args.vocab, os.path.join(tmp, "data"))
             trajectory(args, data, tmp)

@@ -249,6 +249,8 @@ class Trainer:
                 start_step = self.step
                 n = min(opts.log_every - start_step % opts.log_every,
                         opts.save_every - start_step % opts.save_every, total - start_step)
+                if opts.example_every:  # end a graph loop where a text summary is due
+                    n = min(n, opts.example_every - start_step % opts.example_every)
                 phase = self.phase(start_step)
                 if phase == "generator":  # do not run past the two-stage switch
                     n = min(n, cfg.two_stage_steps - start_step)
@@ -319,10 +321,12 @@ class Trainer:
             return
         from electra_tf.tokenization import load_vocab
 
-        if self._sample_batch is None:
-            ds = input_pipeline.make_dataset(self.data_files, 1, self.config.max_seq_length,
+        if self._sample_batch is None:  # the longest of the stream's first 16 examples
+            ds = input_pipeline.make_dataset(self.data_files, 16, self.config.max_seq_length,
                                              self.options.seed, shuffle_buffer=1)
-            self._sample_batch = next(iter(ds))
+            batch = next(iter(ds))
+            i = int(np.argmax(np.sum(batch["input_mask"], axis=1)))
+            self._sample_batch = {k: v[i:i + 1] for k, v in batch.items()}
             self._vocab = load_vocab(self.vocab_file)
         prepared = self.objective.prepare(self._sample_batch, self.options.seed + self.step)
         _, _, aux = self.objective.loss_terms(self.model, prepared,

@@ -95,6 +95,34 @@ def _worst(ours, reference, scale_of=None):
     return worst
 
 
+def gradient_scale(ref_grads):
+    """(name, value) -> the scale a gradient's error is relative to: its largest value.
+    An attention key bias adds q.b_k to every score of a query row, which softmax
+    ignores: its exact gradient is 0 and both sides hold rounding noise, so its error is
+    measured against the gradient of the same layer's key kernel."""
+    def scale(name, value):
+        if name.endswith("attention.self.key.bias"):
+            return float(np.max(np.abs(ref_grads[name[:-len("bias")] + "weight"])))
+        return float(np.max(np.abs(value)))
+    return scale
+
+
+def weight_scale(run, steps):
+    """(name, value) -> the scale a weight's error after `steps` steps is relative to.
+
+    Without bias correction Adam moves an element by lr_t * m/(sqrt v + eps), at most
+    lr_t * (1 - b1) / sqrt(1 - b2) (~3.16 lr_t), whatever the gradient's size; where a
+    gradient is near zero (an attention key bias, whose exact gradient is 0; a
+    zero-initialised bias; a rare token's row) float32 noise decides those steps' size
+    and sign. So the error is measured against max |w| plus that largest total movement,
+    sum_t 3.16 lr_t (~0.013 after 20 steps here): for a weight initialised away from zero
+    this is ~max |w|; for one that started at zero it is the size its updates could have
+    reached, not its own noise-sized value."""
+    cfg = run["config"]
+    reach = (1 - cfg.adam_beta_1) / np.sqrt(1 - cfg.adam_beta_2) * sum(run["lrs"][:steps])
+    return lambda name, value: float(np.max(np.abs(value))) + reach
+
+
 @pytest.mark.parametrize("run", PARAMS, indirect=True)
 def test_loss_terms_match(run):
     assert run["fake_mismatch"] == 0, "the reference wrote the samples differently"
@@ -111,16 +139,7 @@ def test_every_gradient_matches(run):
     assert set(ref) <= set(ours)
     # every variable of ours has its counterpart (shared tensors counted once)
     assert run["num_our_weights"] == run["num_reference_weights"]
-
-    def scale(name, value):
-        # An attention key bias adds q.b_k to every score of a query row, which softmax
-        # ignores: its exact gradient is 0 and both sides hold rounding noise. Its error
-        # is measured against the gradient of the same layer's key kernel.
-        if name.endswith("attention.self.key.bias"):
-            return float(np.max(np.abs(ref[name[:-len("bias")] + "weight"])))
-        return float(np.max(np.abs(value)))
-
-    err, name = _worst(ours, ref, scale)
+    err, name = _worst(ours, ref, gradient_scale(ref))
     assert err <= GRAD_RTOL, f"worst gradient: {name}, relative error {err:.2e}"
     nonzero = sum(float(np.max(np.abs(v))) > 0 for v in ref.values())
     assert nonzero > len(ref) // 2  # the comparison is not of zeros
@@ -131,17 +150,7 @@ def test_weights_after_first_update_and_20_steps(run):
     cfg = run["config"]
     assert run["lrs"][0] == 0.0 and run["lrs"][1] > 0 and run["lrs"][-1] < max(run["lrs"])
     assert max(run["norms"]) > cfg.clip_norm  # clipping was active
-    # Without bias correction Adam moves an element by lr_t * m/(sqrt v + eps), at most
-    # lr_t * (1 - b1) / sqrt(1 - b2) (~3.16 lr_t), whatever the gradient's size; where a
-    # gradient is near zero (an attention key bias, whose exact gradient is 0; a
-    # zero-initialised bias; a rare token's row) float32 noise decides those steps' size
-    # and sign. So the error is measured against max |w| plus that largest total
-    # movement, sum_t 3.16 lr_t (~0.013 after 20 steps here): for a weight initialised
-    # away from zero this is ~max |w|; for one that started at zero it is the size its
-    # updates could have reached, not its own noise-sized value.
-    step_bound = (1 - cfg.adam_beta_1) / np.sqrt(1 - cfg.adam_beta_2)
     for steps in (2, STEPS):  # after the first update (lr > 0), and at the end
-        reach = step_bound * sum(run["lrs"][:steps])
         ours, ref = run[f"weights_{steps}"]
-        err, name = _worst(ours, ref, lambda n, v: float(np.max(np.abs(v))) + reach)
+        err, name = _worst(ours, ref, weight_scale(run, steps))
         assert err <= WEIGHT_RTOL, f"after {steps} steps: {name}, relative error {err:.2e}"

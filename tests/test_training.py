@@ -35,7 +35,7 @@ def weights(model_dir):
 
 def test_train_exports_and_logs(tiny_data, tmp_path):
     md = str(tmp_path / "run")
-    r = pretrain(tiny_data, md, "--train_steps=4")
+    r = pretrain(tiny_data, md, "--train_steps=4", "--example_every=3")  # log_every=2
     assert r.returncode == 0, r.stderr[-3000:]
     assert "step 4 (100.0%)" in r.stdout
     # quiet by default: none of TF's / XLA's / absl's internals (electra_tf/cli.py)
@@ -44,13 +44,15 @@ def test_train_exports_and_logs(tiny_data, tmp_path):
     for sub in ("discriminator", "generator"):
         assert os.path.isfile(os.path.join(md, sub, "weights.index"))
         assert json.load(open(os.path.join(md, sub, "config.json")))["network"] == sub
-    tags, texts = set(), []
+    tags, texts, text_steps = set(), [], []
     for ev in tf.compat.v1.train.summary_iterator(
             [os.path.join(md, f) for f in os.listdir(md) if "tfevents" in f][0]):
         for v in ev.summary.value:
             tags.add(v.tag)
             if v.tag == "corrupted_example":
                 texts.append(tf.make_ndarray(v.tensor).item().decode())
+                text_steps.append(ev.step)
+    assert text_steps == [3]  # every --example_every steps, between log steps too
     for tag in ("loss", "mlm_loss", "mlm_accuracy", "sampled_mlm_accuracy", "disc_loss",
                 "disc_accuracy", "disc_auc", "replaced_fraction", "learning_rate",
                 "examples_per_second"):
