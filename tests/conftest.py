@@ -72,10 +72,10 @@ def run_cli(args, timeout=300, env=None):
                           timeout=timeout, cwd=ROOT, env=full_env)
 
 
-@pytest.fixture(scope="session")
-def trained_pretrainer(tmp_path_factory, tiny_data, tiny_vocab):
-    """(Trainer, model_dir): a tiny pre-training run of 2 steps, exported and checkpointed,
-    with TensorBoard scalars and a corrupted-example text summary."""
+def make_trainer(data, vocab_file, model_dir, options=None, size="tiny", **overrides):
+    """A Trainer on the default strategy over `data` (a build_tfrecords output): the
+    `size` config with the vocabulary's size and `overrides`; TrainOptions from `options`
+    (quiet, no text summaries unless given)."""
     import tensorflow as tf
 
     from electra_tf.configs import get_config
@@ -83,12 +83,21 @@ def trained_pretrainer(tmp_path_factory, tiny_data, tiny_vocab):
     from electra_tf.tokenization import load_vocab, special_ids
     from electra_tf.trainer import TrainOptions, Trainer
 
+    vocab = load_vocab(vocab_file)
+    config = get_config(size, **dict({"vocab_size": len(vocab)}, **overrides))
+    files, _ = resolve_data_files(data)
+    options = dict({"progress": False, "example_every": 0}, **(options or {}))
+    return Trainer(config, tf.distribute.get_strategy(), files, special_ids(vocab), vocab_file,
+                   TrainOptions(model_dir=str(model_dir), **options))
+
+
+@pytest.fixture(scope="session")
+def trained_pretrainer(tmp_path_factory, tiny_data, tiny_vocab):
+    """(Trainer, model_dir): a tiny pre-training run of 2 steps, exported and checkpointed,
+    with TensorBoard scalars and a corrupted-example text summary."""
     model_dir = str(tmp_path_factory.mktemp("pretrain"))
-    vocab = load_vocab(tiny_vocab)
-    config = get_config("tiny", vocab_size=len(vocab), num_train_steps=2, num_warmup_steps=1)
-    files, _ = resolve_data_files(tiny_data)
-    trainer = Trainer(config, tf.distribute.get_strategy(), files, special_ids(vocab),
-                      tiny_vocab, TrainOptions(model_dir=model_dir, save_every=2, log_every=1,
-                                               example_every=2, progress=False))
+    trainer = make_trainer(tiny_data, tiny_vocab, model_dir,
+                           dict(save_every=2, log_every=1, example_every=2),
+                           num_train_steps=2, num_warmup_steps=1)
     trainer.train()
     return trainer, model_dir

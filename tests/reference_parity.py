@@ -133,19 +133,10 @@ class OurStep:
 def make_trainer(data: str, vocab_file: str, model_dir: str, steps: int, **overrides):
     """A Trainer (default: tiny, fp32, without dropout, as the parity tests run it;
     `size=` and any config field may be overridden)."""
-    from electra_tf.configs import get_config
-    from electra_tf.data.records import resolve_data_files
-    from electra_tf.tokenization import load_vocab, special_ids
-    from electra_tf.trainer import TrainOptions, Trainer
+    from tests.conftest import make_trainer as trainer
 
-    vocab = load_vocab(vocab_file)
-    settings = dict(vocab_size=len(vocab), hidden_dropout=0.0, attention_dropout=0.0,
-                    num_train_steps=steps)
-    settings.update(overrides)
-    config = get_config(settings.pop("size", "tiny"), **settings)
-    files, _ = resolve_data_files(data)
-    return Trainer(config, tf.distribute.get_strategy(), files, special_ids(vocab), vocab_file,
-                   TrainOptions(model_dir=model_dir, progress=False, example_every=0))
+    settings = dict(hidden_dropout=0.0, attention_dropout=0.0, num_train_steps=steps)
+    return trainer(data, vocab_file, model_dir, **dict(settings, **overrides))
 
 
 def batches(trainer, count: int):

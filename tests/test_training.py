@@ -86,22 +86,15 @@ def test_gradient_accumulation_matches_full_batch(tiny_data, tiny_vocab, tmp_pat
     """In process (the accumulation is the Trainer's): 2 micro-batches of 4 = a batch of 8."""
     import keras
 
-    from electra_tf.configs import get_config
-    from electra_tf.data.records import resolve_data_files
     from electra_tf.model.weights import pretraining_weights
-    from electra_tf.tokenization import load_vocab, special_ids
-    from electra_tf.trainer import TrainOptions, Trainer
+    from tests.conftest import make_trainer
 
-    vocab = load_vocab(tiny_vocab)
-    files, _ = resolve_data_files(tiny_data)
     results = []
     for k in (1, 2):
         keras.utils.set_random_seed(1234)  # the same initial weights
-        config = get_config("tiny", vocab_size=len(vocab), num_train_steps=2, hidden_dropout=0.0,
-                            attention_dropout=0.0, gradient_accumulation_steps=k)
-        trainer = Trainer(config, tf.distribute.get_strategy(), files, special_ids(vocab),
-                          None, TrainOptions(model_dir=str(tmp_path / f"k{k}"), progress=False,
-                                             example_every=0))
+        trainer = make_trainer(tiny_data, tiny_vocab, tmp_path / f"k{k}", num_train_steps=2,
+                               hidden_dropout=0.0, attention_dropout=0.0,
+                               gradient_accumulation_steps=k)
         trainer.train()
         assert trainer.step == 2
         results.append({n: v.numpy() for n, v in pretraining_weights(trainer.model).items()})

@@ -269,18 +269,12 @@ def test_mask_rate_25_percent():
 
 # ------------------------------------------------------------------ two-stage training
 def test_two_stage_freezes_and_initialises(tiny_data, tiny_vocab, tmp_path):
-    from electra_tf.data.records import resolve_data_files
     from electra_tf.model import weights
-    from electra_tf.tokenization import load_vocab, special_ids
-    from electra_tf.trainer import TrainOptions, Trainer
+    from tests.conftest import make_trainer
 
-    vocab = load_vocab(tiny_vocab)
-    cfg = get_config("tiny", vocab_size=len(vocab), training="two_stage", two_stage_steps=2,
-                     generator_hidden_size=1.0, num_train_steps=4, num_warmup_steps=0)
-    files, _ = resolve_data_files(tiny_data)
-    trainer = Trainer(cfg, tf.distribute.get_strategy(), files, special_ids(vocab), None,
-                      TrainOptions(model_dir=str(tmp_path), save_every=100, log_every=1,
-                                   example_every=0, progress=False))
+    trainer = make_trainer(tiny_data, tiny_vocab, tmp_path, dict(save_every=100, log_every=1),
+                           training="two_stage", two_stage_steps=2, generator_hidden_size=1.0,
+                           num_train_steps=4, num_warmup_steps=0)
     m = trainer.model
     snap = lambda enc: {n: v.numpy().copy() for n, v in weights.encoder_weights(enc).items()}
     disc0 = snap(m.discriminator)
@@ -301,11 +295,9 @@ def test_gdes_disentangles_the_word_table(tiny_data, tiny_vocab, tmp_path):
     carries E_G + E_delta; a checkpoint restores E_delta."""
     import keras
 
-    from electra_tf.data.records import resolve_data_files
     from electra_tf.interop import ours
     from electra_tf.model import weights
-    from electra_tf.tokenization import load_vocab, special_ids
-    from electra_tf.trainer import TrainOptions, Trainer
+    from tests.conftest import make_trainer
 
     with pytest.raises(ConfigError, match="weight_tying=gdes"):
         tiny(weight_tying="gdes", objective="bert")
@@ -326,13 +318,9 @@ def test_gdes_disentangles_the_word_table(tiny_data, tiny_vocab, tmp_path):
     np.testing.assert_allclose(model.discriminator_logits(ids, seg, mask),
                                plain.discriminator_logits(ids, seg, mask), atol=1e-6)
     # trained: E_delta moves, the export and a conversion carry E_G + E_delta
-    vocab = load_vocab(tiny_vocab)
-    cfg = get_config("tiny", vocab_size=len(vocab), weight_tying="gdes", num_train_steps=3,
-                     num_warmup_steps=0)
-    files, _ = resolve_data_files(tiny_data)
-    opts = TrainOptions(model_dir=str(tmp_path), save_every=3, log_every=3, example_every=0,
-                        progress=False)
-    trainer = Trainer(cfg, tf.distribute.get_strategy(), files, special_ids(vocab), None, opts)
+    opts = dict(save_every=3, log_every=3)
+    settings = dict(weight_tying="gdes", num_train_steps=3, num_warmup_steps=0)
+    trainer = make_trainer(tiny_data, tiny_vocab, tmp_path, opts, **settings)
     trainer.train()
     m = trainer.model
     e_g, e_delta = m.embeddings.word_embeddings.embeddings.numpy(), m.disentangled.word_delta.numpy()
@@ -347,7 +335,7 @@ def test_gdes_disentangles_the_word_table(tiny_data, tiny_vocab, tmp_path):
     assert not any("delta" in n for n in disc)
     # resume: a new trainer on the same model_dir restores E_delta
     keras.utils.set_random_seed(99)
-    again = Trainer(cfg, tf.distribute.get_strategy(), files, special_ids(vocab), None, opts)
+    again = make_trainer(tiny_data, tiny_vocab, tmp_path, opts, **settings)
     assert again.restore() == 3
     np.testing.assert_array_equal(again.model.disentangled.word_delta.numpy(), e_delta)
 

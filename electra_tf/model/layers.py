@@ -80,6 +80,7 @@ class ElectraEmbeddings(keras.layers.Layer):
         else:
             table = ops.stop_gradient(ops.convert_to_tensor(self.word_embeddings.embeddings))
             x = ops.take(table + ops.cast(word_delta, table.dtype), input_ids, axis=0)
+            x = ops.cast(x, self.word_embeddings.compute_dtype)
         x = x + self.position_embeddings(x)
         x = x + self.token_type_embeddings(segment_ids)
         return self.dropout(self.layer_norm(x), training=training)

@@ -22,8 +22,8 @@ class ElectraPretrainingModel(keras.Model):
 
     Variants: weight_tying=none gives the generator its own embeddings; weight_tying=all
     makes the generator the discriminator (same encoder); weight_tying=gdes gives the
-    discriminator the word table stop_gradient(E_G) + E_delta (DisentangledEmbeddings). No generator network exists for
-    objective=bert or generator=unigram|uniform. bert / replace_mlm / all_tokens_mlm add an
+    discriminator the word table stop_gradient(E_G) + E_delta (DisentangledEmbeddings).
+    No generator network exists for objective=bert or generator=unigram|uniform. bert / replace_mlm / all_tokens_mlm add an
     MLM head on the discriminator (tied to the word table); uncorrupted_prob > 0 adds a
     sentence-level "was this input corrupted" head on [CLS].
     """
