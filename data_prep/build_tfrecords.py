@@ -36,6 +36,20 @@ flags.DEFINE_bool("file_is_document", False,
                   "Treat each file as one document; blank lines do not break documents.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing, non-empty output directory.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("verify", False, "Build nothing: read every record of an existing --output "
+                  "(or glob) and name the first corrupt or truncated file.")
+
+
+def verify(output: str) -> None:
+    from electra_tf.data import input_pipeline, records
+
+    files, metadata = records.resolve_data_files(output)
+    length = (metadata or {}).get("max_seq_length", FLAGS.max_seq_length)
+    bad = input_pipeline.find_corrupt_file(files, length)
+    if bad:
+        raise records.DataError(f"{bad}: rebuild the data with data_prep/build_tfrecords.py "
+                                f"--overwrite")
+    print(f"{output}: every record of {len(files)} file(s) reads as length-{length} examples")
 
 
 def main(argv):
@@ -45,6 +59,13 @@ def main(argv):
     from electra_tf.data.vocab_builder import build_vocab
     from electra_tf.tokenization import VocabError
 
+    if FLAGS.verify:
+        if not FLAGS.output:
+            sys.exit("error: --verify checks an existing --output (directory or glob)")
+        try:
+            return verify(FLAGS.output)
+        except records.DataError as e:
+            sys.exit(f"error: {e}")
     if not FLAGS.corpus or not FLAGS.output:
         sys.exit("error: --corpus and --output are required (see --help)")
     if bool(FLAGS.vocab) == bool(FLAGS.build_vocab):

@@ -14,6 +14,7 @@ import tensorflow as tf
 from electra_tf import objectives, optimization
 from electra_tf.configs import ElectraConfig
 from electra_tf.data import input_pipeline
+from electra_tf.data.records import DataError
 from electra_tf.masking import MaskedBatch
 from electra_tf.model import weights
 from electra_tf.model.pretraining import ElectraPretrainingModel
@@ -257,7 +258,10 @@ class Trainer:
                 if phase == "discriminator" and start_step == cfg.two_stage_steps:
                     self._init_discriminator_from_generator()
                 t0 = time.time()
-                sums, first_bad = self._loop(phase)(tf.constant(n, tf.int64))
+                try:
+                    sums, first_bad = self._loop(phase)(tf.constant(n, tf.int64))
+                except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+                    raise self._data_failure(e) from None
                 elapsed = time.time() - t0
                 sums = {k: v.numpy() for k, v in sums.items()}
                 if int(first_bad) >= 0:
@@ -285,6 +289,19 @@ class Trainer:
             if self.model.generator is not None:
                 self.export(os.path.join(self.write_dir, "generator"), "generator")
         return last
+
+    def _data_failure(self, error) -> Exception:
+        """A record that cannot be read or parsed, met mid-run: save a checkpoint at the
+        last finished step (the data position is the step) and name the file. Not a data
+        problem (no file is bad): the original error."""
+        bad = input_pipeline.find_corrupt_file(self.data_files, self.config.max_seq_length)
+        if bad is None:
+            return error
+        self.manager.save(checkpoint_number=self.step)
+        return DataError(f"{bad}. The run stopped at step {self.step} and saved a checkpoint "
+                         f"there: rebuild the data (data_prep/build_tfrecords.py; --verify "
+                         f"checks an output) or leave the file out of --data, then re-run "
+                         f"the same command to continue")
 
     def _init_discriminator_from_generator(self) -> None:
         """Two-stage training's switch: the discriminator starts as the generator."""

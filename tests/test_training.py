@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.conftest import ROOT, run_cli
@@ -194,3 +195,34 @@ def test_progress_line_shows_only_the_objectives_metrics():
     assert "nan" not in line
     electra = dict(bert, loss=40.0, disc_loss=0.5, disc_auc=0.75)
     assert "disc 0.5000  auc 0.750" in progress_line(10, 40, electra)
+
+
+def test_corrupt_record_mid_run_saves_and_names_the_file(tiny_data, tiny_vocab, tmp_path):
+    """A truncated shard met mid-run: a checkpoint at the last finished step, then one
+    DataError line naming the file; build_tfrecords.py --verify names it too."""
+    import shutil
+
+    from electra_tf.data.records import DataError
+    from tests.conftest import make_trainer
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    shard = sorted(data.glob("*.tfrecord"))[1]
+    shard.write_bytes(shard.read_bytes()[:-40])  # the last record cut short
+    r = run_cli(["data_prep/build_tfrecords.py", "--verify", f"--output={data}"])
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert f"error: {shard}: record " in r.stderr and "rebuild" in r.stderr, r.stderr
+    r = run_cli(["data_prep/build_tfrecords.py", "--verify", f"--output={tiny_data}"])
+    assert r.returncode == 0 and "every record of 2 file(s)" in r.stdout, r.stderr
+    # a small shuffle buffer, so the cut record is read a few steps in, not at the start
+    trainer = make_trainer(str(data), tiny_vocab, tmp_path / "run",
+                           dict(shuffle_buffer=4, save_every=100, log_every=1),
+                           num_train_steps=50)
+    with pytest.raises(DataError) as info:
+        trainer.train()
+    message = str(info.value)
+    assert str(shard) in message and "\n" not in message
+    step = trainer.step
+    assert 0 < step < 50 and f"stopped at step {step} and saved a checkpoint" in message
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith(
+        f"ckpt-{step}")
