@@ -46,13 +46,11 @@ def build_data(corpus, vocab, out):
     return out
 
 
-def _weight_deviation(cfg, ours_named, reference, truth, lrs):
-    """Per variable max |diff| / (max |w| + sum_t 3.16 lr_t), as the tests measure it:
-    (largest, its variable, median over variables), of `ours_named` (our names) or of
-    `reference` (a ReferencePretrainer) against `truth`."""
+def _weight_deviation(cfg, values, truth, lrs):
+    """Per variable max |diff| / (max |w| + sum_t 3.16 lr_t), as the tests measure it, of
+    `values` ({reference parameter name: array}) against the `truth` reference:
+    (largest, its variable, median over variables)."""
     reach = sum(lrs) * (1 - cfg.adam_beta_1) / np.sqrt(1 - cfg.adam_beta_2)
-    values = (rp.flat(rp.to_reference(cfg, ours_named)) if reference is None
-              else rp.flat(reference.state()))
     errs = {k: float(np.max(np.abs(values[k] - v)) / (np.max(np.abs(v)) + reach))
             for k, v in rp.flat(truth.state()).items()}
     worst = max(errs, key=errs.get)
@@ -99,9 +97,9 @@ def trajectory(args, data, tmp):
     print(f"loss deviation from the float64 reference over {args.steps} steps: ours largest "
           f"{max(dev_ours):.2e} median {np.median(dev_ours):.2e}; float32 reference largest "
           f"{max(dev_ref):.2e} median {np.median(dev_ref):.2e}")
-    for name, reference, named in (("ours", None, ours.named_values()),
-                                   ("float32 reference", ref, None)):
-        worst, var, median = _weight_deviation(cfg, named, reference, ref64, lrs)
+    for name, values in (("ours", rp.flat(rp.to_reference(cfg, ours.named_values()))),
+                         ("float32 reference", rp.flat(ref.state()))):
+        worst, var, median = _weight_deviation(cfg, values, ref64, lrs)
         print(f"weights after {args.steps} steps, {name} vs float64: largest {worst:.2e} "
               f"({var}), median over variables {median:.2e}")
     print(f"({time.time() - t0:.0f} s)")

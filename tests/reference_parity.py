@@ -20,10 +20,9 @@ from electra_tf.interop import huggingface as hf
 from electra_tf.interop import ours
 from electra_tf.masking import MaskedBatch
 from electra_tf.model import switches, weights
+from electra_tf.model.pretraining import MLM_OBJECTIVES
+from electra_tf.trainer import LOSS_EPS
 from tests.reference.electra_torch import Corruption, Hparams, ReferencePretrainer
-
-MLM_HEAD_OBJECTIVES = ("bert", "replace_mlm", "all_tokens_mlm")
-
 
 @contextlib.contextmanager
 def speed_path(fast: bool):
@@ -52,7 +51,7 @@ def to_reference(config, named: dict[str, np.ndarray]) -> dict[str, dict[str, np
         google = gn.convert(gn.network_entries(config, which), net, "to_theirs", which)
         out[which] = hf.from_google(google, "electra" if which == "discriminator"
                                     else "generator", "electra.")
-    if config.objective in MLM_HEAD_OBJECTIVES:  # the main network's MLM head
+    if config.objective in MLM_OBJECTIVES:  # the main network's MLM head
         google = gn.convert(gn.generator_head_entries("discriminator_mlm_predictions"), named,
                             "to_theirs", "discriminator_mlm_predictions")
         out["discriminator_mlm"] = hf.from_google(google, "generator", "electra.")
@@ -122,12 +121,13 @@ class OurStep:
         grads, sums = self.trainer.gradients(prepared, dens)
         variables = self.trainer.phase_variables(None)
         named = {self.names[id(v)]: g.numpy() for v, g in zip(variables, grads)}
-        terms = {name: float(sums[f"{name}_loss"]) / (float(dens[name]) + 1e-6)
+        terms = {name: float(sums[f"{name}_loss"]) / (float(dens[name]) + LOSS_EPS)
                  for name in dens if f"{name}_loss" in sums}
         return terms, float(sums["loss"]), named
 
     def step(self, batch) -> dict:
-        return {k: float(np.sum(v)) for k, v in self._step(batch).items()}
+        """One real training step; its scalar metric sums ("loss", "mlm_loss", ...)."""
+        return {k: float(v) for k, v in self._step(batch).items() if np.ndim(v) == 0}
 
 
 def make_trainer(data: str, vocab_file: str, model_dir: str, steps: int, **overrides):
