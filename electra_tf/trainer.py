@@ -92,7 +92,7 @@ class Trainer:
         # all sub-layers to the checkpoint's object graph; see model/weights.py).
         self.checkpoint = tf.train.Checkpoint(weights=weights.pretraining_weights(self.model),
                                               optimizer=self.optimizer,
-                                              dropout_rng=_seed_states(self.model))
+                                              dropout_rng=seed_states(self.model))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self.write_dir, "checkpoints"),
             max_to_keep=options.keep_checkpoints)
@@ -404,7 +404,9 @@ def _log_hparams(writer, config) -> None:
         hp.hparams({name: getattr(config, name) for name in HPARAMS})
 
 
-def _seed_states(model) -> list:
+def seed_states(model) -> list:
+    """The state variables of every dropout seed generator in `model`: Keras' checkpointing
+    does not track them, and a resumed run must draw the same masks."""
     states = []
     for layer in model._flatten_layers(include_self=False, recursive=True):
         gen = getattr(layer, "seed_generator", None)

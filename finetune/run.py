@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -63,6 +64,10 @@ flags.DEFINE_integer("num_cpu_devices", 0, "Split the CPU into N logical devices
 flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_bfloat16", "mixed_float16"],
                   "Keras mixed-precision policy.")
 flags.DEFINE_integer("log_every", 50, "TensorBoard loss every N steps.")
+flags.DEFINE_integer("save_every", 500, "Checkpoint the run in progress every N steps (and on "
+                     "Ctrl-C / SIGTERM); re-running the same command continues it.")
+flags.DEFINE_integer("debug_kill_at_step", None, "Testing: SIGKILL the process after this "
+                     "training step of a run.")
 flags.DEFINE_boolean("progress", True, "Progress bars.")
 
 SQUAD_TASKS = {"squad_v1": False, "squad_v2": True, "squad": False, "squad1.1": False,
@@ -132,6 +137,34 @@ def _table(task: str, runs: list[dict], median: dict[str, float]) -> str:
                      + " | ".join(f"{r[k]:.2f}" for k in keys) + " |")
     lines.append("| **median** | " + " | ".join(f"**{median[k]:.2f}**" for k in keys) + " |")
     return "\n".join(lines)
+
+
+def _finished_runs(results_path: str, task: str, source, opts) -> tuple[list, list]:
+    """(metrics, stats) of the runs a results.json of the same command already holds
+    (same task, model and options; run i with seed --seed + i), so a re-run after an
+    interrupt trains only what is missing; ([], []) otherwise."""
+    if not os.path.isfile(results_path):
+        return [], []
+    try:
+        with open(results_path) as f:
+            previous = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return [], []
+    def settings(options):  # the seed is per run, checked below
+        return {k: v for k, v in options.items() if k != "seed"}
+
+    current = json.loads(json.dumps(vars(opts)))  # as results.json holds it
+    if (previous.get("task") != task or previous.get("init_checkpoint") != FLAGS.init_checkpoint
+            or previous.get("model") != source
+            or settings(previous.get("options", {})) != settings(current)):
+        return [], []
+    runs, stats = [], []
+    for i, entry in enumerate(previous.get("runs", [])[:FLAGS.num_runs]):
+        if entry.get("seed") != FLAGS.seed + i:
+            break
+        runs.append(entry["metrics"])
+        stats.append({k: v for k, v in entry.items() if k != "metrics"})
+    return runs, stats
 
 
 def run() -> None:
@@ -226,8 +259,11 @@ def run() -> None:
     # ---- runs
     pretrained = read_pretrained(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None
     results_path = os.path.join(FLAGS.output_dir, "results.json")
-    runs, train_stats = [], []
-    for i in range(FLAGS.num_runs):
+    runs, train_stats = _finished_runs(results_path, task_name, source, opts)
+    for i in range(len(runs)):
+        print(f"run {i} (seed {FLAGS.seed + i}): finished earlier, kept from {results_path}",
+              flush=True)
+    for i in range(len(runs), FLAGS.num_runs):
         seed = FLAGS.seed + i
         run_dir = os.path.join(FLAGS.output_dir, f"run_{i}")
         keras.utils.set_random_seed(seed)
@@ -240,8 +276,10 @@ def run() -> None:
         writer = tf.summary.create_file_writer(run_dir)
         label = f" run {i + 1}/{FLAGS.num_runs}"
         stats = {"steps": 0, "seconds": 0.0}
+        checkpoint_dir = os.path.join(run_dir, "checkpoints")
         if train_feats is not None:
-            stats = training.train(model, train_feats, loss, opts, strategy, writer, label)
+            stats = training.train(model, train_feats, loss, opts, strategy, writer, label,
+                                   checkpoint_dir, FLAGS.save_every, FLAGS.debug_kill_at_step)
         t0 = time.time()
         if is_squad:
             result = {}
@@ -274,8 +312,9 @@ def run() -> None:
                    "median": _median(runs) if runs and runs[0] else {}}
         with open(results_path, "w") as f:  # after every run: nothing lost on interrupt
             json.dump(summary, f, indent=2)
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is in results.json now
     if runs and runs[0]:
-        table = _table(task_name, runs, summary["median"])
+        table = _table(task_name, runs, _median(runs))
         with open(os.path.join(FLAGS.output_dir, "results.md"), "w") as f:
             f.write(table + "\n")
         print(table)
@@ -299,7 +338,8 @@ def main(argv):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted: results of finished runs are in --output_dir/results.json",
+        print("interrupted: finished runs are in --output_dir/results.json and the run in "
+              "progress was checkpointed; re-run the same command to continue",
               file=sys.stderr)
         sys.exit(130)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import signal
 import sys
 import time
 
@@ -11,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf import optimization
-from electra_tf.trainer import FLOAT16_LOSS_SCALE, compute_gradients
+from electra_tf.trainer import FLOAT16_LOSS_SCALE, compute_gradients, seed_states
 from finetune import layerwise_lr
 
 
@@ -50,11 +52,18 @@ def make_optimizer(model, opts: TrainOptions, total_steps: int):
 
 
 def train(model, features: dict[str, np.ndarray], loss_fn, opts: TrainOptions,
-          strategy: tf.distribute.Strategy, writer=None, label: str = "") -> dict:
+          strategy: tf.distribute.Strategy, writer=None, label: str = "",
+          checkpoint_dir: str | None = None, save_every: int = 0,
+          kill_at_step: int | None = None) -> dict:
     """Fine-tunes `model` in place; returns {"steps", "loss", "seconds"}.
 
     loss_fn(outputs, batch) -> [B] per-example losses (float32). The step loss is
     their sum over the global batch divided by the global batch size.
+
+    checkpoint_dir: model, optimizer and dropout RNG state are saved there every
+    `save_every` steps and on Ctrl-C / SIGTERM, and a checkpoint found there is resumed
+    (the data position is the step: the batch stream is a function of the seed).
+    kill_at_step: testing, SIGKILL this process after that step.
     """
     n = len(next(iter(features.values())))
     total = num_train_steps(n, opts.batch_size, opts.epochs)
@@ -68,9 +77,19 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: TrainOptions,
     with strategy.scope():
         optimizer = make_optimizer(model, opts, total)
         optimizer.build(model.trainable_variables)
+    manager, start = None, 0
+    if checkpoint_dir:
+        checkpoint = tf.train.Checkpoint(weights=list(model.weights), optimizer=optimizer,
+                                         dropout_rng=seed_states(model))
+        manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=1)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            start = int(optimizer.iterations.numpy())
+            print(f"fine-tune{label}: resumed from {manager.latest_checkpoint} at step "
+                  f"{start}", flush=True)
     ds = tf.data.Dataset.from_tensor_slices(features)
     ds = ds.shuffle(n, seed=opts.seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(opts.batch_size, drop_remainder=True).prefetch(2)  # `total` are read
+    ds = ds.batch(opts.batch_size, drop_remainder=True).skip(start).prefetch(2)
     iterator = iter(strategy.experimental_distribute_dataset(ds))
     fp16 = opts.mixed_precision == "mixed_float16"
     variables = model.trainable_variables
@@ -93,26 +112,43 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: TrainOptions,
 
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=f"fine-tune{label}", disable=not opts.progress,
-               file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+    bar = tqdm(total=total, initial=start, desc=f"fine-tune{label}",
+               disable=not opts.progress, file=sys.stderr, mininterval=2.0,
+               dynamic_ncols=True)
     t0, running, last = time.time(), [], float("nan")
-    for i in range(total):
-        loss = float(step(next(iterator)))
-        if not math.isfinite(loss):
-            raise FinetuneError(f"loss became NaN/inf at step {i + 1}: lower --learning_rate "
-                                f"or use --mixed_precision=none")
-        running.append(loss)
-        bar.update(1)
-        if (i + 1) % opts.log_every == 0 or i + 1 == total:
-            last = float(np.mean(running))
-            running = []
-            bar.set_postfix(loss=f"{last:.4f}")
-            if writer is not None:
-                with writer.as_default(step=i + 1):
-                    tf.summary.scalar("train/loss", last)
-                    tf.summary.scalar("train/learning_rate",
-                                      float(optimizer._learning_rate(i + 1)))
-    bar.close()
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # save on kill too
+    try:
+        for i in range(start, total):
+            loss = float(step(next(iterator)))
+            if not math.isfinite(loss):
+                raise FinetuneError(f"loss became NaN/inf at step {i + 1}: lower "
+                                    f"--learning_rate or use --mixed_precision=none")
+            running.append(loss)
+            bar.update(1)
+            if (i + 1) % opts.log_every == 0 or i + 1 == total:
+                last = float(np.mean(running))
+                running = []
+                bar.set_postfix(loss=f"{last:.4f}")
+                if writer is not None:
+                    with writer.as_default(step=i + 1):
+                        tf.summary.scalar("train/loss", last)
+                        tf.summary.scalar("train/learning_rate",
+                                          float(optimizer._learning_rate(i + 1)))
+            if manager is not None and save_every and (i + 1) % save_every == 0:
+                manager.save(checkpoint_number=i + 1)
+            if kill_at_step is not None and i + 1 >= kill_at_step:
+                os.kill(os.getpid(), signal.SIGKILL)
+    except KeyboardInterrupt:
+        if manager is not None:
+            manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
+            print(f"\ninterrupted: saved a checkpoint of{label} at step "
+                  f"{int(optimizer.iterations.numpy())}; re-run the same command to continue",
+                  file=sys.stderr, flush=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        bar.close()
     return {"steps": total, "loss": last, "seconds": time.time() - t0}
 
 

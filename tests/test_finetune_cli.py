@@ -152,3 +152,29 @@ def test_clear_errors(tmp_path, trained_pretrainer, tiny_vocab):
         r = finetune(args + [f"--output_dir={tmp_path}/o", "--epochs=1"], timeout=120)
         assert r.returncode == 2, (args, r.stderr[-1500:])
         assert message in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]
+
+
+def test_interrupted_run_continues_where_it_stopped(tmp_path, trained_pretrainer):
+    """kill -9 in the middle of a run; the same command again resumes it from its last
+    checkpoint and ends where an uninterrupted run ends; once more, it keeps every
+    finished run from results.json and trains nothing."""
+    _, model_dir = trained_pretrainer
+    data = write_glue(str(tmp_path / "RTE"), "rte")
+    args = ["--task=rte", f"--data_dir={data}", f"--init_checkpoint={model_dir}/discriminator",
+            "--num_runs=2", "--epochs=2", "--save_every=4"]  # 12 steps per run
+    full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
+    r = finetune(args + [f"--output_dir={full}"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = finetune(args + [f"--output_dir={cut}", "--debug_kill_at_step=6"])
+    assert r.returncode == -9  # killed after step 6 of run 0: its step-4 checkpoint is left
+    r = finetune(args + [f"--output_dir={cut}"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resumed from" in r.stdout and "at step 4" in r.stdout
+    a = json.load(open(os.path.join(full, "results.json")))["runs"]
+    b = json.load(open(os.path.join(cut, "results.json")))["runs"]
+    assert [x["metrics"] for x in a] == [x["metrics"] for x in b]
+    assert not os.path.exists(os.path.join(cut, "run_0", "checkpoints"))  # done: removed
+    r = finetune(args + [f"--output_dir={cut}"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("finished earlier, kept from") == 2 and "resumed" not in r.stdout
+    assert json.load(open(os.path.join(cut, "results.json")))["runs"] == b
