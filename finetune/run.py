@@ -338,9 +338,8 @@ def main(argv):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted: finished runs are in --output_dir/results.json and the run in "
-              "progress was checkpointed; re-run the same command to continue",
-              file=sys.stderr)
+        print("interrupted: finished runs are in --output_dir/results.json; re-run the same "
+              "command to continue", file=sys.stderr)
         sys.exit(130)
 
 
