@@ -212,7 +212,6 @@ def run():
 def main(argv):
     del argv
     cli.start()
-    cli.quiet_xla()  # exports may compile the fused GELU
     from electra_tf.configs import ConfigError
     from electra_tf.interop.google_names import MappingError
     from electra_tf.interop.google_tf1 import CheckpointImportError
