@@ -139,6 +139,33 @@ def _table(task: str, runs: list[dict], median: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def _command(task: str, source, opts) -> dict:
+    """What makes two fine-tuning runs the same, as results.json holds it (JSON types)."""
+    return json.loads(json.dumps({"task": task, "init_checkpoint": FLAGS.init_checkpoint,
+                                  "model": source, "options": vars(opts)}))
+
+
+def _checkpoint_dir(run_dir: str, command: dict) -> str:
+    """run_<i>/checkpoints, emptied first if it holds another command's run (a checkpoint
+    is resumed only by the command that wrote it; command.json beside it says which)."""
+    directory = os.path.join(run_dir, "checkpoints")
+    marker = os.path.join(directory, "command.json")
+    if os.path.isdir(directory):
+        try:
+            with open(marker) as f:
+                same = json.load(f) == command
+        except (OSError, json.JSONDecodeError):
+            same = False
+        if not same:
+            print(f"note: {directory} holds a run of other settings; starting afresh",
+                  flush=True)
+            shutil.rmtree(directory)
+    os.makedirs(directory, exist_ok=True)
+    with open(marker, "w") as f:
+        json.dump(command, f, indent=2)
+    return directory
+
+
 def _finished_runs(results_path: str, task: str, source, opts) -> tuple[list, list]:
     """(metrics, stats) of the runs a results.json of the same command already holds
     (same task, model and options; run i with seed --seed + i), so a re-run after an
@@ -150,13 +177,13 @@ def _finished_runs(results_path: str, task: str, source, opts) -> tuple[list, li
             previous = json.load(f)
     except (OSError, json.JSONDecodeError):
         return [], []
+
     def settings(options):  # the seed is per run, checked below
         return {k: v for k, v in options.items() if k != "seed"}
 
-    current = json.loads(json.dumps(vars(opts)))  # as results.json holds it
-    if (previous.get("task") != task or previous.get("init_checkpoint") != FLAGS.init_checkpoint
-            or previous.get("model") != source
-            or settings(previous.get("options", {})) != settings(current)):
+    current = _command(task, source, opts)
+    if (any(previous.get(k) != current[k] for k in ("task", "init_checkpoint", "model"))
+            or settings(previous.get("options", {})) != settings(current["options"])):
         return [], []
     runs, stats = [], []
     for i, entry in enumerate(previous.get("runs", [])[:FLAGS.num_runs]):
@@ -276,7 +303,7 @@ def run() -> None:
         writer = tf.summary.create_file_writer(run_dir)
         label = f" run {i + 1}/{FLAGS.num_runs}"
         stats = {"steps": 0, "seconds": 0.0}
-        checkpoint_dir = os.path.join(run_dir, "checkpoints")
+        checkpoint_dir = _checkpoint_dir(run_dir, _command(task_name, source, opts))
         if train_feats is not None:
             stats = training.train(model, train_feats, loss, opts, strategy, writer, label,
                                    checkpoint_dir, FLAGS.save_every, FLAGS.debug_kill_at_step)

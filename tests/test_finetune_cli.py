@@ -3,6 +3,7 @@ regression, several seeds, test predictions), SQuAD 2.0, and clear errors."""
 import json
 import os
 import random
+import shutil
 
 import pytest
 
@@ -167,6 +168,13 @@ def test_interrupted_run_continues_where_it_stopped(tmp_path, trained_pretrainer
     assert r.returncode == 0, r.stderr[-2000:]
     r = finetune(args + [f"--output_dir={cut}", "--debug_kill_at_step=6"])
     assert r.returncode == -9  # killed after step 6 of run 0: its step-4 checkpoint is left
+    # another command (other learning rate) into a copy does not resume that checkpoint
+    other = str(tmp_path / "other")
+    shutil.copytree(cut, other)
+    r = finetune(args + [f"--output_dir={other}", "--learning_rate=1e-4",
+                         "--debug_kill_at_step=1"])
+    assert r.returncode == -9 and "resumed" not in r.stdout
+    assert "holds a run of other settings; starting afresh" in r.stdout
     r = finetune(args + [f"--output_dir={cut}"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resumed from" in r.stdout and "at step 4" in r.stdout
