@@ -41,6 +41,10 @@ flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints to keep.")
 flags.DEFINE_integer("log_every", 100, "TensorBoard scalars and a progress line every N steps.")
 flags.DEFINE_integer("example_every", 1000, "A corrupted-example text summary every N steps "
                      "(0: never).")
+flags.DEFINE_string("probe_data", None, "Held-out TFRecords (a build_tfrecords output or "
+                    "glob): at each log step, the effective rank and mean token-pair cosine "
+                    "of the discriminator's token vectors on its first 32 examples "
+                    "(TensorBoard effective_rank, token_cosine; a collapse shows as ~1, ~1).")
 flags.DEFINE_integer("seed", 1234, "Seed of data order, masking and sampling.")
 flags.DEFINE_bool("deterministic", False, "Deterministic TF ops (bit-exact resume).")
 flags.DEFINE_string("init_checkpoint", None, "Start the weights from this checkpoint "
@@ -148,7 +152,8 @@ def run() -> None:
                            save_every=FLAGS.save_every, keep_checkpoints=FLAGS.keep_checkpoints,
                            log_every=FLAGS.log_every, example_every=FLAGS.example_every,
                            jit_compile=FLAGS.jit_compile, mixed_precision=FLAGS.mixed_precision,
-                           kill_at_step=FLAGS.debug_kill_at_step)
+                           kill_at_step=FLAGS.debug_kill_at_step,
+                           probe_data=FLAGS.probe_data)
     counts = None
     if config.masking == "strategic" or config.generator == "unigram":
         counts = records.read_unigram_counts(FLAGS.data)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from electra_tf import objectives, optimization
+from electra_tf import objectives, optimization, representation
 from electra_tf.configs import ElectraConfig
 from electra_tf.data import input_pipeline
 from electra_tf.data.records import DataError
@@ -40,6 +40,7 @@ class TrainOptions:
     shuffle_buffer: int = 10000
     progress: bool = True
     kill_at_step: int | None = None  # testing: SIGKILL self after this step
+    probe_data: str | None = None  # held-out TFRecords: log the representation measures
 
 
 def _split(prepared, k: int, i: int):
@@ -98,6 +99,9 @@ class Trainer:
             max_to_keep=options.keep_checkpoints)
         self._grad_fns, self._loops = {}, {}  # per training phase (two-stage)
         self._sample_batch = None
+        self._probe = None
+        if options.probe_data and self.is_chief:
+            self._probe = representation.probe_batch(options.probe_data, config.max_seq_length)
 
     # ------------------------------------------------------------------ data
     def _dataset_fn(self, ctx: tf.distribute.InputContext):
@@ -324,6 +328,11 @@ class Trainer:
             if not callable(self.optimizer._learning_rate) else \
             float(self.optimizer._learning_rate(step))
         metrics["examples_per_second"] = n * self.config.train_batch_size / max(elapsed, 1e-9)
+        if self._probe is not None:  # the main network's token vectors on held-out text
+            p = self._probe
+            hidden = self.model.discriminator(p["input_ids"], p["segment_ids"],
+                                              p["input_mask"], training=False)
+            metrics.update(representation.measures(np.asarray(hidden), p["input_mask"]))
         with writer.as_default(step=step):
             for name, value in metrics.items():
                 if np.isfinite(value):
@@ -429,7 +438,8 @@ def _is_chief(strategy) -> bool:
 PROGRESS_FIELDS = (("loss", "loss", ".4f"), ("mlm_loss", "mlm", ".4f"),
                    ("mlm_accuracy", "acc", ".3f"), ("main_mlm_loss", "main mlm", ".4f"),
                    ("all_tokens_loss", "all-tokens", ".4f"), ("disc_loss", "disc", ".4f"),
-                   ("disc_auc", "auc", ".3f"), ("learning_rate", "lr", ".2e"))
+                   ("disc_auc", "auc", ".3f"), ("effective_rank", "rank", ".1f"),
+                   ("token_cosine", "cos", ".3f"), ("learning_rate", "lr", ".2e"))
 
 
 def progress_line(step: int, total: int, metrics: dict) -> str:

@@ -1,6 +1,7 @@
 """End-to-end pre-training through the CLI: strategies, resume, TensorBoard, errors."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,28 +37,35 @@ def weights(model_dir):
 
 def test_train_exports_and_logs(tiny_data, tmp_path):
     md = str(tmp_path / "run")
-    r = pretrain(tiny_data, md, "--train_steps=4", "--example_every=3")  # log_every=2
+    r = pretrain(tiny_data, md, "--train_steps=4", "--example_every=3",  # log_every=2
+                 f"--probe_data={tiny_data}")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "step 4 (100.0%)" in r.stdout
+    assert re.search(r"step 4 .* rank \d+\.\d  cos -?[01]\.\d{3}  lr", r.stdout), r.stdout
     # quiet by default: none of TF's / XLA's / absl's internals (electra_tf/cli.py)
     for noise in NOISE:
         assert noise not in r.stdout + r.stderr, (noise, r.stderr[-2000:])
     for sub in ("discriminator", "generator"):
         assert os.path.isfile(os.path.join(md, sub, "weights.index"))
         assert json.load(open(os.path.join(md, sub, "config.json")))["network"] == sub
-    tags, texts, text_steps = set(), [], []
+    tags, texts, text_steps, ranks = set(), [], [], []
     for ev in tf.compat.v1.train.summary_iterator(
             [os.path.join(md, f) for f in os.listdir(md) if "tfevents" in f][0]):
         for v in ev.summary.value:
             tags.add(v.tag)
+            if v.tag == "effective_rank":
+                ranks.append(float(tf.make_ndarray(v.tensor)))
             if v.tag == "corrupted_example":
                 texts.append(tf.make_ndarray(v.tensor).item().decode())
                 text_steps.append(ev.step)
     assert text_steps == [3]  # every --example_every steps, between log steps too
     for tag in ("loss", "mlm_loss", "mlm_accuracy", "sampled_mlm_accuracy", "disc_loss",
                 "disc_accuracy", "disc_auc", "replaced_fraction", "learning_rate",
-                "examples_per_second"):
+                "examples_per_second", "effective_rank", "token_cosine"):
         assert tag in tags, (tag, tags)
+    # at each progress line (steps 2, 3, 4), of 32 held-out examples' token vectors
+    # (hidden size 32)
+    assert len(ranks) == 3 and all(1.0 <= r <= 32.0 for r in ranks), ranks
     assert texts and texts[0].startswith("[CLS]") and "**" in texts[0]
 
 
