@@ -20,21 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-
-def train_flops(cfg, batch, seq):
-    """Analytic training FLOPs (x3 of forward) of generator + discriminator + heads."""
-    def encoder(h, ffn, layers, emb):
-        per_layer = 2 * seq * (4 * h * h + 2 * h * ffn) + 2 * 2 * seq * seq * h
-        proj = 2 * seq * emb * h if h != emb else 0
-        return layers * per_layer + proj
-
-    g = cfg.generator_sizes()
-    fwd = encoder(cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, cfg.embedding_size)
-    fwd += encoder(g["hidden_size"], g["intermediate_size"], g["num_layers"], cfg.embedding_size)
-    n = cfg.num_predictions
-    fwd += 2 * n * (g["hidden_size"] * cfg.embedding_size + cfg.embedding_size * cfg.vocab_size)
-    fwd += 2 * seq * (cfg.hidden_size * cfg.hidden_size + cfg.hidden_size)
-    return 3 * fwd * batch
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flops import train_flops  # noqa: E402
 
 
 def matmul_timer(n=2048, reps=10):
