@@ -102,9 +102,9 @@ class ElectraConfig:
 
         need(self.hidden_size % self.num_heads == 0,
              f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}")
-        need(self.attention_dropout == self.hidden_dropout,
-             f"attention_dropout={self.attention_dropout} must equal hidden_dropout="
-             f"{self.hidden_dropout}: keras-hub's TransformerEncoder has one dropout rate")
+        for name in ("hidden_dropout", "attention_dropout"):
+            need(0.0 <= getattr(self, name) < 1.0,
+                 f"{name}={getattr(self, name)} must be in [0, 1)")
         need(0.0 < self.mask_prob < 1.0, f"mask_prob={self.mask_prob} must be in (0, 1)")
         need(0.0 <= self.mask_token_prob <= 1.0,
              f"mask_token_prob={self.mask_token_prob} must be in [0, 1]")

@@ -28,7 +28,9 @@ flags.DEFINE_string("input", None, "Checkpoint prefix or directory to convert.")
 flags.DEFINE_string("generator", None, "--from=hf --to=pretraining: the ElectraForMaskedLM "
                     "directory of the generator.")
 flags.DEFINE_enum("to", None, ["pretraining", "discriminator", "generator", "hf", "keras_hub",
-                               "saved_model"], "Output: one of our formats, or an export.")
+                               "preset", "saved_model"],
+                  "Output: one of our formats, or an export (keras_hub: keras-hub's "
+                  "ElectraBackbone preset; preset: ours, electra_tf.model.backbone).")
 flags.DEFINE_string("output", None, "Output directory.")
 flags.DEFINE_string("size", None, "--from=google: a paper size whose head count to use when the "
                     "shapes match it (sizes are otherwise read from the checkpoint).")
@@ -181,6 +183,9 @@ def from_ours():
                 raise UsageError("a keras-hub preset needs the vocabulary: pass --vocab")
             from electra_tf.interop import keras_hub_export
             keras_hub_export.export(config, net, vocab, FLAGS.output)
+        elif FLAGS.to == "preset":
+            from electra_tf.interop import keras_hub_export
+            keras_hub_export.export_ours(config, net, vocab, FLAGS.output)
         else:
             from electra_tf.interop import saved_model
             saved_model.export(config, net, FLAGS.output)
@@ -204,7 +209,7 @@ def run():
         if overrides:
             raise UsageError("--config applies to imports only")
         if FLAGS.to in ("pretraining", "discriminator", "generator", "hf", "keras_hub",
-                        "saved_model"):
+                        "preset", "saved_model"):
             from_ours()
     print(f"done: {FLAGS.output}")
 

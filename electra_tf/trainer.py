@@ -130,11 +130,12 @@ class Trainer:
         if phase is None:
             return m.trainable_variables
         if phase == "generator":
-            frozen = (m.discriminator.blocks + [m.discriminator.project, m.discriminator_head]
-                      + [m.sentence_head])
+            frozen = (m.discriminator.transformer_layers
+                      + [m.discriminator.embeddings_projection, m.discriminator_head,
+                         m.sentence_head])
         else:
-            frozen = m.generator.blocks + [m.generator.project, m.generator_head,
-                                           m.generator_embeddings]
+            frozen = m.generator.transformer_layers + [m.generator.embeddings_projection,
+                                                       m.generator_head, m.generator_embeddings]
         skip = {id(v) for layer in frozen if layer is not None for v in layer.weights}
         if phase == "generator":  # the generator's tied table is the shared one: keep it
             skip -= {id(v) for v in m.embeddings.weights}
@@ -330,8 +331,8 @@ class Trainer:
         metrics["examples_per_second"] = n * self.config.train_batch_size / max(elapsed, 1e-9)
         if self._probe is not None:  # the main network's token vectors on held-out text
             p = self._probe
-            hidden = self.model.discriminator(p["input_ids"], p["segment_ids"],
-                                              p["input_mask"], training=False)
+            hidden = self.model.discriminator.encode(p["input_ids"], p["segment_ids"],
+                                                     p["input_mask"], training=False)
             metrics.update(representation.measures(np.asarray(hidden), p["input_mask"]))
         with writer.as_default(step=step):
             for name, value in metrics.items():

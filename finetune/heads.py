@@ -27,7 +27,7 @@ class ClassificationHead(keras.layers.Layer):
         self.dense.build((input_shape[0], input_shape[-1]))
         self.built = True
 
-    def call(self, hidden, training=None):
+    def call(self, hidden, inputs=None, training=None):
         cls = hidden[:, 0]
         return ops.cast(self.dense(self.dropout(cls, training=training)), "float32")
 
@@ -69,7 +69,11 @@ class SquadHead(keras.layers.Layer):
         x = ops.concatenate([start_features, end_features], axis=-1)
         return ops.cast(ops.squeeze(self.end_dense(self.end_hidden(x)), -1), "float32")
 
-    def call(self, hidden, input_mask, segment_ids, start_positions=None):
+    def call(self, hidden, inputs, training=None):
+        """`inputs`: input_mask, segment_ids and, in training, start_positions (the end
+        logits then use the gold start)."""
+        input_mask, segment_ids = inputs["input_mask"], inputs["segment_ids"]
+        start_positions = inputs.get("start_positions") if training else None
         hidden = ops.cast(hidden, "float32")
         length = ops.shape(hidden)[1]
         # Answers lie in the context (segment 1) or at [CLS] (no answer).

@@ -15,14 +15,15 @@ MODES = ("paper", "code")
 
 def variable_depths(model) -> dict[int, int]:
     """{id(variable): depth} for every trainable variable of a FinetuneModel."""
-    num_layers = len(model.encoder.blocks)
+    backbone = model.backbone
+    num_layers = len(backbone.transformer_layers)
     depths = {}
-    for v in model.embeddings.trainable_weights:
+    for v in backbone.embeddings.trainable_weights:
         depths[id(v)] = 0
-    if model.encoder.project is not None:
-        for v in model.encoder.project.trainable_weights:
+    if backbone.embeddings_projection is not None:
+        for v in backbone.embeddings_projection.trainable_weights:
             depths[id(v)] = 0
-    for i, block in enumerate(model.encoder.blocks):
+    for i, block in enumerate(backbone.transformer_layers):
         for v in block.trainable_weights:
             depths[id(v)] = i + 1
     for v in model.head.trainable_weights:
@@ -43,7 +44,7 @@ def multiplier(depth: int, num_layers: int, decay: float, mode: str = "paper") -
 def multiplier_fn(model, decay: float, mode: str = "paper"):
     """variable -> LR multiplier, for AdamWeightDecay(lr_multiplier=...)."""
     depths = variable_depths(model)
-    num_layers = len(model.encoder.blocks)
+    num_layers = len(model.backbone.transformer_layers)
 
     def fn(variable):
         return multiplier(depths[id(variable)], num_layers, decay, mode)

@@ -1,5 +1,5 @@
-"""The fine-tuning model (shared embeddings -> discriminator encoder -> task head) and
-loading a pre-trained discriminator into it."""
+"""The fine-tuning models: an ElectraBackbone (the discriminator's architecture) plus a
+task head, and loading a pre-trained discriminator into them."""
 from __future__ import annotations
 
 import keras
@@ -7,44 +7,43 @@ import keras
 from electra_tf.configs import ElectraConfig
 from electra_tf.interop import ours
 from electra_tf.model import weights
-from electra_tf.model.layers import ElectraEmbeddings, ElectraEncoder
+from electra_tf.model.backbone import ElectraBackbone
 from finetune.heads import ClassificationHead, SquadHead
 
 
 class FinetuneModel(keras.Model):
-    """embeddings + encoder (the discriminator's architecture) + a task head."""
+    """backbone -> head. The head is called with the sequence output and the input dict
+    (a classifier reads [CLS]; the SQuAD head also reads the masks and, in training,
+    the gold start positions)."""
 
-    def __init__(self, config: ElectraConfig, head: keras.layers.Layer, **kwargs):
+    def __init__(self, backbone: ElectraBackbone, head: keras.layers.Layer, **kwargs):
         super().__init__(**kwargs)
-        self.config = config
-        self.embeddings = ElectraEmbeddings(config, name="embeddings")
-        self.encoder = ElectraEncoder(config, self.embeddings, name="encoder")
+        self.backbone = backbone
         self.head = head
 
     def build(self, input_shape=None):
-        shape = (None, self.config.max_seq_length)
-        self.encoder.build(shape)
-        self.head.build(shape + (self.config.hidden_size,))
+        self.head.build((None, None, self.backbone.hidden_dim))
         self.built = True
 
     def call(self, inputs, training=None):
-        hidden = self.encoder(inputs["input_ids"], inputs["segment_ids"], inputs["input_mask"],
-                              training=training)
-        if isinstance(self.head, SquadHead):
-            return self.head(hidden, inputs["input_mask"], inputs["segment_ids"],
-                             start_positions=inputs.get("start_positions") if training else None)
-        return self.head(hidden, training=training)
+        hidden = self.backbone.encode(inputs["input_ids"], inputs["segment_ids"],
+                                      inputs["input_mask"], training=training)
+        return self.head(hidden, inputs, training=training)
 
 
-def classification_model(config, num_outputs: int) -> FinetuneModel:
-    model = FinetuneModel(config, ClassificationHead(num_outputs, config.hidden_dropout,
-                                                     name="classifier"))
+def classification_model(config: ElectraConfig, num_outputs: int) -> FinetuneModel:
+    """A classifier (num_outputs classes) or regressor (1 output) on [CLS]."""
+    model = FinetuneModel(ElectraBackbone.from_electra_config(config, name="encoder"),
+                          ClassificationHead(num_outputs, config.hidden_dropout,
+                                             name="classifier"))
     model.build()
     return model
 
 
-def squad_model(config, v2: bool, beam_size: int = 20) -> FinetuneModel:
-    model = FinetuneModel(config, SquadHead(beam_size, answerable=v2, name="squad"))
+def squad_model(config: ElectraConfig, v2: bool, beam_size: int = 20) -> FinetuneModel:
+    """Start/end span prediction (and, for SQuAD 2.0, answerability)."""
+    model = FinetuneModel(ElectraBackbone.from_electra_config(config, name="encoder"),
+                          SquadHead(beam_size, answerable=v2, name="squad"))
     model.build()
     return model
 
@@ -70,7 +69,8 @@ def load_pretrained(model: FinetuneModel, path: str, values: dict | None = None)
     pre-training heads and the generator are ignored."""
     values = read_pretrained(path) if values is None else values
     try:
-        weights.assign(weights.network_weights(model.embeddings, model.encoder), values,
+        weights.assign(weights.network_weights(model.backbone.embeddings, model.backbone),
+                       values,
                        f"--init_checkpoint={path}")
     except weights.WeightsError as e:
         raise CheckpointError(str(e)) from None

@@ -1,5 +1,6 @@
-"""LeanAttention / FlatEinsumDense (electra_tf/model/attention.py) against the stock Keras
-layers they replace, and the masking maths by hand."""
+"""LeanAttention and TransformerBlock (attention.py, block.py) against Keras' stock
+MultiHeadAttention, the fast block against the plain one and keras-hub's, and the
+masking maths by hand."""
 import copy
 
 import keras
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.model.attention import FlatEinsumDense, LeanAttention
-from electra_tf.model.layers import use_fast_layers
+from electra_tf.model.attention import LeanAttention
+from electra_tf.model.block import TransformerBlock
 from tests.test_model import tiny_model
 
 MASK = np.array([[1] * 10, [1] * 6 + [0] * 4, [1] * 3 + [0] * 7], bool)
@@ -25,48 +26,98 @@ def _values_and_grads(layer, call):
     return y.numpy(), [g.numpy() for g in grads]
 
 
-@pytest.mark.parametrize("equation,out,bias_axes,in_shape", [
-    ("abc,cde->abde", (None, 4, 8), "de", (3, 10, 32)),
-    ("abcd,cde->abe", (None, 32), "e", (3, 10, 4, 8)),
-])
-def test_flat_einsum_dense_equals_einsum_dense(equation, out, bias_axes, in_shape):
-    ref = keras.layers.EinsumDense(equation, out, bias_axes=bias_axes,
-                                   bias_initializer="random_normal")
-    ref.build(in_shape)
-    ours = copy.deepcopy(ref)
-    ours.__class__ = FlatEinsumDense
-    x = tf.constant(np.random.default_rng(1).normal(size=in_shape), tf.float32)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        y_ref, y_ours = ref(x), ours(x)
-        dy = tf.random.stateless_normal(y_ref.shape, [3, 4])
-        l_ref, l_ours = tf.reduce_sum(y_ref * dy), tf.reduce_sum(y_ours * dy)
-    np.testing.assert_allclose(y_ours.numpy(), y_ref.numpy(), atol=1e-5)
-    for a, b in zip(tape.gradient(l_ours, [x, ours.kernel, ours.bias]),
-                    tape.gradient(l_ref, [x, ref.kernel, ref.bias])):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
-    # unknown batch size inside a tf.function
-    fn = tf.function(ours, input_signature=[tf.TensorSpec((None,) + in_shape[1:])])
-    np.testing.assert_allclose(fn(x).numpy(), y_ref.numpy(), atol=1e-5)
+def _lean_copy(mha, shape):
+    lean = LeanAttention(num_heads=mha.num_heads, key_dim=mha.key_dim, dropout=mha.dropout,
+                         name=mha.name)
+    lean.build(query_shape=shape, value_shape=shape)
+    lean.set_weights(mha.get_weights())
+    return lean
 
 
-def test_fast_block_equals_stock_keras_hub_block_values_and_gradients():
+def test_lean_attention_equals_keras_mha_values_and_gradients():
     keras.utils.set_random_seed(0)
-    stock = keras_hub.layers.TransformerEncoder(64, 4, dropout=0.0)
-    stock.build((3, 10, 32))
-    lean = copy.deepcopy(stock)
-    # the attention, its q, k, v and output projections, 3 dropouts, 2 layer norms,
-    # the 2 feed-forward denses
-    assert use_fast_layers(lean) == 12
+    stock = keras.layers.MultiHeadAttention(num_heads=4, key_dim=8,
+                                            bias_initializer="random_normal")
+    stock.build(query_shape=(3, 10, 32), value_shape=(3, 10, 32))
+    lean = _lean_copy(stock, (3, 10, 32))
+    assert [v.path for v in lean.weights] == [v.path for v in stock.weights]
+    mask = tf.constant(MASK[:, None, :])  # [B, 1, S]
 
     def call(layer, x):
-        return layer(x, padding_mask=tf.constant(MASK), training=True)
+        return layer(x, x, attention_mask=mask, training=False)
 
     y_stock, g_stock = _values_and_grads(stock, call)
     y_lean, g_lean = _values_and_grads(lean, call)
     np.testing.assert_allclose(y_lean, y_stock, atol=1e-5)
     for a, b in zip(g_lean, g_stock):
         np.testing.assert_allclose(a, b, atol=1e-4)
+    # unknown batch size inside a tf.function
+    fn = tf.function(lambda x, m: lean(x, x, attention_mask=m),
+                     input_signature=[tf.TensorSpec((None, 10, 32)),
+                                      tf.TensorSpec((None, 1, 10), tf.bool)])
+    x = tf.constant(np.random.default_rng(0).normal(size=(3, 10, 32)), tf.float32)
+    np.testing.assert_allclose(fn(x, mask).numpy(), call(stock, x).numpy(), atol=1e-5)
+
+
+def _blocks(dropout=0.0):
+    keras.utils.set_random_seed(0)
+    blocks = {}
+    for fast in (False, True):
+        block = TransformerBlock(64, 4, dropout=dropout, attention_dropout=dropout, fast=fast,
+                                 name="layer_0")
+        block.build((3, 10, 32))
+        blocks[fast] = block
+    blocks[True].set_weights([w + 0.01 * np.random.default_rng(i).normal(size=w.shape)
+                              for i, w in enumerate(blocks[False].get_weights())])
+    blocks[False].set_weights(blocks[True].get_weights())
+    return blocks[True], blocks[False]
+
+
+def test_fast_block_equals_plain_block_values_and_gradients():
+    fast, plain = _blocks()
+    assert [v.path for v in fast.weights] == [v.path for v in plain.weights]
+    assert type(fast._self_attention_layer) is LeanAttention
+    assert type(plain._self_attention_layer) is keras.layers.MultiHeadAttention
+
+    def call(layer, x):
+        return layer(x, padding_mask=tf.constant(MASK), training=True)
+
+    y_plain, g_plain = _values_and_grads(plain, call)
+    y_fast, g_fast = _values_and_grads(fast, call)
+    np.testing.assert_allclose(y_fast, y_plain, atol=1e-5)
+    for a, b in zip(g_fast, g_plain):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_plain_block_equals_keras_hub_transformer_encoder():
+    """Our block is keras-hub's post-LN TransformerEncoder (exact GELU), same weights
+    and names: what the encoder was built of before it had its own block class."""
+    from electra_tf.model.elementwise import gelu_plain
+
+    _, plain = _blocks()
+    hub = keras_hub.layers.TransformerEncoder(64, 4, dropout=0.0, activation=gelu_plain,
+                                              layer_norm_epsilon=1e-12, normalize_first=False,
+                                              name="layer_0")
+    hub.build((3, 10, 32))
+    assert sorted(v.path for v in hub.weights) == sorted(v.path for v in plain.weights)
+    by_path = {v.path: v for v in plain.weights}
+    for v in hub.weights:
+        v.assign(by_path[v.path])
+    x = tf.constant(np.random.default_rng(3).normal(size=(3, 10, 32)), tf.float32)
+    np.testing.assert_allclose(plain(x, padding_mask=tf.constant(MASK)).numpy(),
+                               hub(x, padding_mask=tf.constant(MASK)).numpy(), atol=1e-6)
+
+
+def test_attention_dropout_is_its_own_rate():
+    block = TransformerBlock(64, 4, dropout=0.0, attention_dropout=0.5, name="layer_0")
+    block.build((3, 10, 32))
+    assert block._self_attention_layer.dropout == 0.5
+    assert block._self_attention_dropout.rate == 0.0 == block._feedforward_dropout.rate
+    x = tf.random.normal((3, 10, 32))
+    mask = tf.constant(MASK)
+    eval_out = block(x, padding_mask=mask, training=False)
+    train_out = block(x, padding_mask=mask, training=True)
+    assert float(tf.reduce_max(tf.abs(train_out - eval_out))) > 1e-3  # only attention drops
 
 
 def _probs(layer, query, mask):
@@ -76,10 +127,9 @@ def _probs(layer, query, mask):
 
 def test_additive_mask_gives_exact_zeros_and_softmax_by_hand():
     keras.utils.set_random_seed(1)
-    mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    mha = LeanAttention(num_heads=2, key_dim=4)
     query = tf.constant(np.random.default_rng(2).normal(size=(3, 10, 8)), tf.float32)
     mha(query, query)
-    use_fast_layers(mha)
     key_mask = tf.constant(MASK[:, None, :])  # [B, 1, S] as keras-hub passes it
     probs = _probs(mha, query, key_mask)  # [B, N, T, S]
     assert probs.shape == (3, 2, 10, 10)
@@ -103,32 +153,29 @@ def test_additive_mask_gives_exact_zeros_and_softmax_by_hand():
 
 def test_fully_masked_row_is_uniform_as_the_original():
     keras.utils.set_random_seed(1)
-    mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    mha = LeanAttention(num_heads=2, key_dim=4)
     query = tf.random.normal((1, 5, 8))
     mha(query, query)
-    use_fast_layers(mha)
     probs = _probs(mha, query, tf.zeros((1, 1, 5), tf.bool))
     np.testing.assert_allclose(probs, 0.2, rtol=1e-6)  # stock Keras gives zeros here
 
 
 def test_bfloat16_masking_stays_exact():
     keras.utils.set_random_seed(1)
-    mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, dtype="mixed_bfloat16")
+    mha = LeanAttention(num_heads=2, key_dim=4, dtype="mixed_bfloat16")
     query = tf.random.normal((3, 10, 8))
     mha(query, query)
-    use_fast_layers(mha)
     probs = _probs(mha, query, tf.constant(MASK[:, None, :]))
     assert str(probs.dtype) == "bfloat16"
     assert np.all(probs.astype(np.float32)[2, :, :, 3:] == 0)
 
 
-def test_every_attention_in_the_model_is_lean():
-    cfg, model = tiny_model()
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
-    attention = [la for la in layers if isinstance(la, keras.layers.MultiHeadAttention)]
-    einsum = [la for la in layers if isinstance(la, keras.layers.EinsumDense)]
-    n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
-    assert len(attention) == n_layers and len(einsum) == 4 * n_layers
-    assert all(type(la) is LeanAttention for la in attention)
-    assert all(type(la) is FlatEinsumDense for la in einsum)
-    assert use_fast_layers(model) == 0
+def test_every_attention_in_the_model_is_lean_or_plain_as_built():
+    for fast in (True, False):
+        cfg, model = tiny_model(fast=fast)
+        layers = list(model._flatten_layers(include_self=False, recursive=True))
+        attention = [la for la in layers if isinstance(la, keras.layers.MultiHeadAttention)]
+        n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
+        assert len(attention) == n_layers
+        want = LeanAttention if fast else keras.layers.MultiHeadAttention
+        assert all(type(la) is want for la in attention)

@@ -7,6 +7,7 @@ after one more training step.
 """
 import os
 import shutil
+import textwrap
 
 import keras
 import numpy as np
@@ -66,5 +67,124 @@ def test_legacy_export_loads_for_finetuning(legacy):
     model = classification_model(config, 2)
     load_pretrained(model, os.path.join(LEGACY, "discriminator"))
     e = legacy
-    hidden = model.encoder(e["input_ids"], e["segment_ids"], e["input_mask"], training=False)
+    hidden = model.backbone.encode(e["input_ids"], e["segment_ids"], e["input_mask"],
+                                   training=False)
     np.testing.assert_allclose(hidden, e["discriminator_hidden"], atol=1e-5)
+
+
+# ------------------------------------------------------------------ the backbone itself
+def small_backbone(**kw):
+    from electra_tf.model.backbone import ElectraBackbone
+
+    args = dict(vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=32,
+                intermediate_dim=64, embedding_dim=16, dropout=0.1, attention_dropout=0.05,
+                max_sequence_length=24)
+    args.update(kw)
+    return ElectraBackbone(**args)
+
+
+def batch(seed=0, length=12):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, 50, size=(3, length)).astype("int32")
+    mask = np.ones_like(ids)
+    mask[1, 8:] = 0
+    mask[2, 4:] = 0
+    ids = ids * mask
+    seg = np.zeros_like(ids)
+    seg[0, 6:] = 1
+    return {"token_ids": ids, "segment_ids": seg, "padding_mask": mask}
+
+
+def test_backbone_config_names_and_the_docstring_example():
+    from electra_tf.model.backbone import ElectraBackbone
+
+    b = small_backbone()
+    config = b.get_config()
+    for k, v in dict(vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=32,
+                     intermediate_dim=64, embedding_dim=16, dropout=0.1,
+                     attention_dropout=0.05, max_sequence_length=24, num_segments=2,
+                     layer_norm_epsilon=1e-12, initializer_range=0.02, fast=True).items():
+        assert config[k] == v, k
+    again = ElectraBackbone.from_config(config)
+    assert again.get_config() == config
+    assert [(v.path, v.shape) for v in again.weights] == [(v.path, v.shape) for v in b.weights]
+    assert b.embeddings_projection is not None and len(b.transformer_layers) == 2
+    assert not any("pooler" in v.path for v in b.weights)
+    # the class docstring's example runs as written
+    doc = ElectraBackbone.__doc__.split("```python")[1].split("```")[0]
+    scope = {}
+    exec(textwrap.dedent(doc), scope)
+    assert tuple(scope["out"]["sequence_output"].shape) == (1, 6, 64)
+
+
+def test_fast_and_plain_backbones_are_the_same_model():
+    """fast=True and fast=False build the same weights under the same names and compute
+    the same outputs and gradients (dropout off; its bits differ by design)."""
+    import tensorflow as tf
+
+    fast = small_backbone(dropout=0.0, attention_dropout=0.0)
+    plain = small_backbone(dropout=0.0, attention_dropout=0.0, fast=False)
+    assert [(v.path, v.shape) for v in fast.weights] == [(v.path, v.shape) for v in plain.weights]
+    plain.set_weights(fast.get_weights())
+    x = batch()
+    results = []
+    for b in (fast, plain):
+        with tf.GradientTape() as tape:
+            y = b(x, training=True)["sequence_output"]
+            loss = tf.reduce_sum(y * tf.random.stateless_normal(y.shape, [1, 2]))
+        grads = tape.gradient(loss, b.trainable_weights)
+        results.append((y.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]))
+    np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_keras_save_and_load_model_round_trip_exactly(tmp_path):
+    b = small_backbone()
+    x = batch(1)
+    want = b(x, training=False)["sequence_output"].numpy()
+    path = str(tmp_path / "backbone.keras")
+    b.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded).__name__ == "ElectraBackbone" and loaded.get_config() == b.get_config()
+    np.testing.assert_array_equal(loaded(x, training=False)["sequence_output"].numpy(), want)
+
+
+def test_preset_export_of_a_discriminator_round_trips_exactly(trained_pretrainer, tmp_path):
+    """convert --to=preset writes our backbone; ElectraBackbone.from_preset gives back the
+    discriminator's encoder exactly (the fine-tuning model's, loaded from the export)."""
+    from electra_tf.model.backbone import ElectraBackbone
+    from finetune.model import classification_model, load_config, load_pretrained
+    from tests.conftest import run_cli
+
+    _, model_dir = trained_pretrainer
+    export = os.path.join(model_dir, "discriminator")
+    out = str(tmp_path / "preset")
+    r = run_cli(["-m", "electra_tf.convert", f"--input={export}", "--to=preset",
+                 f"--output={out}"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    restored = ElectraBackbone.from_preset(out)
+    config, _ = load_config(os.path.join(export, "config.json"))
+    ft = classification_model(config, 2)
+    load_pretrained(ft, export)
+    x = batch(2)
+    np.testing.assert_array_equal(
+        restored(x, training=False)["sequence_output"].numpy(),
+        ft.backbone.encode(x["token_ids"], x["segment_ids"], x["padding_mask"],
+                           training=False).numpy())
+
+
+def test_attention_dropout_can_differ_from_hidden_dropout():
+    from electra_tf.configs import ConfigError, get_config
+    from electra_tf.model.pretraining import ElectraPretrainingModel
+
+    cfg = get_config("tiny", vocab_size=60, attention_dropout=0.3, hidden_dropout=0.05)
+    model = ElectraPretrainingModel(cfg)
+    for backbone in (model.discriminator, model.generator):
+        for block in backbone.transformer_layers:
+            assert block._self_attention_layer.dropout == 0.3
+            assert block._self_attention_dropout.rate == 0.05
+            assert block._feedforward_dropout.rate == 0.05
+    assert model.embeddings.dropout.rate == 0.05
+    with pytest.raises(ConfigError, match="attention_dropout=1.5"):
+        get_config("tiny", attention_dropout=1.5)

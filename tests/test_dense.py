@@ -1,13 +1,11 @@
 """dense.matmul and FastDense (electra_tf/model/dense.py) against TF's own matmul/Dense."""
-import copy
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from electra_tf.model.dense import FastDense, _transposed_copy, matmul
-from electra_tf.model.layers import gelu_exact, use_fast_layers
+from electra_tf.model.elementwise import gelu_exact, gelu_plain
 from tests.test_model import tiny_model
 
 
@@ -51,10 +49,11 @@ def test_matmul_in_a_tf_function_with_unknown_rows():
 
 def test_fast_dense_equals_keras_dense_values_and_gradients():
     keras.utils.set_random_seed(0)
-    stock = keras.layers.Dense(48, activation=gelu_exact, bias_initializer="normal")
+    stock = keras.layers.Dense(48, activation=gelu_plain, bias_initializer="normal")
     stock.build((4, 9, 32))
-    fast = copy.deepcopy(stock)
-    assert use_fast_layers(fast) == 1 and type(fast) is FastDense
+    fast = FastDense(48, activation=gelu_exact)
+    fast.build((4, 9, 32))
+    fast.set_weights(stock.get_weights())
     x = tf.random.normal([4, 9, 32], seed=3)
     out = []
     for layer in (stock, fast):
@@ -67,12 +66,13 @@ def test_fast_dense_equals_keras_dense_values_and_gradients():
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-4)
 
 
-def test_every_dense_in_the_model_is_fast():
-    cfg, model = tiny_model()
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
-    dense = [la for la in layers if isinstance(la, keras.layers.Dense)]
-    n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
-    # per block 2 (FFN); the discriminator's embedding projection (tiny: 16 -> 32) and
-    # head (2); the generator's MLM head dense (its hidden size equals the embedding's)
-    assert len(dense) == 2 * n_layers + 4
-    assert all(type(la) is FastDense for la in dense)
+def test_every_dense_in_the_model_is_fast_or_plain_as_built():
+    for fast in (True, False):
+        cfg, model = tiny_model(fast=fast)
+        layers = list(model._flatten_layers(include_self=False, recursive=True))
+        dense = [la for la in layers if isinstance(la, keras.layers.Dense)]
+        n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
+        # per block 2 (FFN); the discriminator's embedding projection (tiny: 16 -> 32) and
+        # head (2); the generator's MLM head dense (its hidden size equals the embedding's)
+        assert len(dense) == 2 * n_layers + 4
+        assert all(type(la) is (FastDense if fast else keras.layers.Dense) for la in dense)

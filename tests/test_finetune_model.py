@@ -10,8 +10,10 @@ from finetune.model import CheckpointError, classification_model, load_pretraine
 
 
 def short(var):
-    """The variable path below the model's (auto-numbered) name."""
-    return var.path.split("/", 1)[1]
+    """The variable path without the model's (auto-numbered) name, which the head's
+    variables carry (the backbone's are under its own name, "encoder")."""
+    first, rest = var.path.split("/", 1)
+    return rest if first.startswith("finetune_model") else var.path
 
 
 def tiny(**kw):
@@ -70,7 +72,7 @@ def test_classification_head_is_dense_on_cls():
     model = classification_model(tiny(), 3)
     x = inputs()
     out = model(x, training=False).numpy()
-    hidden = model.encoder(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    hidden = model.backbone.encode(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
     k, b = model.head.dense.kernel.numpy(), model.head.dense.bias.numpy()
     np.testing.assert_allclose(out, hidden[:, 0] @ k + b, rtol=1e-5, atol=1e-6)
 
@@ -80,7 +82,7 @@ def test_squad_head_teacher_forcing_and_beam():
     x = inputs(batch=2)
     starts = np.array([7, 9], "int32")
     train = model(dict(x, start_positions=starts), training=True)
-    hidden = model.encoder(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    hidden = model.backbone.encode(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
     head = model.head
     answer_mask = x["input_mask"] * x["segment_ids"]
     answer_mask[:, 0] = 1
@@ -136,13 +138,14 @@ def test_loaded_encoder_equals_pretrained_discriminator(trained_pretrainer, whic
     model = classification_model(config, 2)
     load_pretrained(model, path)
     x = inputs(vocab=config.vocab_size)
-    ours = model.encoder(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
-    ref = trainer.model.discriminator(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    ours = model.backbone.encode(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    ref = trainer.model.discriminator.encode(x["input_ids"], x["segment_ids"],
+                                             x["input_mask"]).numpy()
     np.testing.assert_array_equal(ours, ref)
     # and every block was restored (the fresh model's own init would differ)
     fresh = classification_model(config, 2)
     assert not np.allclose(
-        fresh.encoder(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy(), ref)
+        fresh.backbone.encode(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy(), ref)
 
 
 def test_size_mismatch_names_the_weights(trained_pretrainer):

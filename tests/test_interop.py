@@ -109,7 +109,7 @@ def test_hf_import_equals_reference_logits(hf_models, imported):
     np.testing.assert_allclose(d[valid], ref_d[valid], atol=1e-4, rtol=1e-4)
     np.testing.assert_allclose(g, ref_g, atol=1e-4, rtol=1e-4)
     assert model.config.embedding_size == 16 and model.config.hidden_size == 32
-    assert model.discriminator.project is not None  # embedding size != hidden size
+    assert model.discriminator.embeddings_projection is not None  # embedding != hidden
 
 
 def test_round_trip_ours_hf_ours_is_exact_and_loads_in_transformers(hf_models, imported,
@@ -236,7 +236,7 @@ def test_bert_encoder_matches_bertmodel(tmp_path):
         ref = bert(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
                    token_type_ids=torch.tensor(seg)).last_hidden_state.numpy()
     i32 = lambda x: np.asarray(x, np.int32)
-    got = np.asarray(enc(i32(ids), i32(seg), i32(mask)))
+    got = np.asarray(enc.encode(i32(ids), i32(seg), i32(mask)))
     valid = mask.astype(bool)
     np.testing.assert_allclose(got[valid], ref[valid], atol=1e-4, rtol=1e-4)
 
@@ -250,7 +250,7 @@ def test_keras_hub_preset_and_saved_model_exports(imported, tmp_path, tiny_vocab
     model, values = our_model(imported)
     ids, mask, seg, _ = batch(4)
     i32 = lambda x: np.asarray(x, np.int32)
-    hidden = np.asarray(model.discriminator(i32(ids), i32(seg), i32(mask)))
+    hidden = np.asarray(model.discriminator.encode(i32(ids), i32(seg), i32(mask)))
     logits = np.asarray(model.discriminator_logits(i32(ids), i32(seg), i32(mask)))
 
     convert(f"--input={imported}", "--to=saved_model", f"--output={tmp_path / 'sm'}")

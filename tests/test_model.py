@@ -2,6 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf.configs import get_config
+from electra_tf.model import weights
 from electra_tf.model.pretraining import ElectraPretrainingModel
 from electra_tf.objectives import ElectraObjective
 from electra_tf.tokenization import SpecialIds
@@ -10,9 +11,9 @@ from tests.test_masking import make_batch
 SPECIAL = SpecialIds(pad=0, unk=1, cls=2, sep=3, mask=4)
 
 
-def tiny_model(**kw):
+def tiny_model(fast=None, **kw):
     cfg = get_config("tiny", vocab_size=100, max_seq_length=64, **kw)
-    model = ElectraPretrainingModel(cfg)
+    model = ElectraPretrainingModel(cfg, fast=fast)
     model.build()
     return cfg, model
 
@@ -39,7 +40,8 @@ def test_embeddings_are_shared_variables():
     assert len(paths) == len(set(paths))
     assert sum("word_embeddings" in p for p in paths) == 1
     # own projections: generator hidden 16 == embedding 16 -> none; discriminator 32 -> one
-    assert model.generator.project is None and model.discriminator.project is not None
+    assert model.generator.embeddings_projection is None
+    assert model.discriminator.embeddings_projection is not None
     assert not any("pooler" in p for p in paths)
 
 
@@ -48,8 +50,8 @@ def test_no_gradient_from_discriminator_into_generator():
     obj = ElectraObjective(cfg, SPECIAL)
     batch = make_batch(b=4, length=64)
     p = obj.prepare(batch, seed=0)
-    gen_vars = [v for v in model.trainable_variables
-                if "/generator/layer_" in v.path or "generator_predictions" in v.path]
+    gen_vars = [v for n, v in weights.pretraining_weights(model).items()
+                if n.startswith(("generator/", "generator_predictions/"))]
     with tf.GradientTape() as tape:
         terms, _, _ = obj.loss_terms(model, p, seed=0, training=False)
         disc_loss = terms["disc"][1]
@@ -70,9 +72,9 @@ def test_exact_gelu_and_post_ln_blocks():
     np.testing.assert_allclose(np.asarray(gelu_exact(x)), 0.5 * x * (1 + erf(x / np.sqrt(2))),
                                atol=1e-6)
     cfg, model = tiny_model()
-    block = model.discriminator.blocks[0]
-    assert block.normalize_first is False
+    block = model.discriminator.transformer_layers[0]
     assert block._self_attention_layer_norm.epsilon == 1e-12
+    assert block._feedforward_intermediate_dense.activation is gelu_exact
 
 
 def test_padding_does_not_change_real_token_outputs():

@@ -42,7 +42,7 @@ def test_bert_is_mlm_only_on_the_full_size_network():
     obj = objectives.get_objective(cfg, SPECIAL)
     p = obj.prepare(make_batch(b=4), seed=0)
     assert set(obj.denominators(p)) == {"mlm"}
-    disc_layer = model.discriminator.blocks[-1].trainable_weights[0]
+    disc_layer = model.discriminator.transformer_layers[-1].trainable_weights[0]
     mlm_head = model.discriminator_mlm_head.trainable_weights[0]
     rtd_head = model.discriminator_head.trainable_weights[0]
     terms, (g_layer, g_mlm, g_rtd) = grads_of(obj, model, p, [disc_layer, mlm_head, rtd_head])
@@ -168,7 +168,7 @@ def test_generator_size_and_depth():
     assert cfg.generator_sizes() == {"hidden_size": 16, "num_heads": 1,
                                      "intermediate_size": 64, "num_layers": 1}
     _, model = build(generator_hidden_size=0.5, generator_layers=0.5)
-    assert len(model.generator.blocks) == 1 and len(model.discriminator.blocks) == 2
+    assert len(model.generator.transformer_layers) == 1 and len(model.discriminator.transformer_layers) == 2
 
 
 @pytest.mark.parametrize("kind", ["uniform", "unigram"])
@@ -196,12 +196,12 @@ def test_adversarial_generator_gets_reinforce_gradients():
     cfg, model = build(training="adversarial", gen_weight=0.0)
     obj = objectives.get_objective(cfg, SPECIAL)
     p = obj.prepare(make_batch(b=4), seed=0)
-    gen_var = model.generator.blocks[0].trainable_weights[0]
+    gen_var = model.generator.transformer_layers[0].trainable_weights[0]
     terms, (g,) = grads_of(obj, model, p, [gen_var], term="adversarial")
     assert "adversarial" in terms and moved(g)
     joint_cfg, joint = build(gen_weight=0.0)
     jobj = objectives.get_objective(joint_cfg, SPECIAL)
-    _, (g,) = grads_of(jobj, joint, p, [joint.generator.blocks[0].trainable_weights[0]],
+    _, (g,) = grads_of(jobj, joint, p, [joint.generator.transformer_layers[0].trainable_weights[0]],
                        term="disc")
     assert not moved(g)  # joint training: no gradient from the discriminator
 

@@ -1,4 +1,5 @@
-"""Export our discriminator as a keras-hub ElectraBackbone preset (+ ElectraTokenizer).
+"""Export our discriminator as a keras-hub preset: of keras-hub's ElectraBackbone (`export`,
+for keras-hub users), or of ours (`export_ours`, exact).
 
 keras-hub's ElectraBackbone differs from the original in two ways the export cannot
 change: its feed-forward GELU is the tanh approximation (ours and the original's is
@@ -50,3 +51,22 @@ def export(config, values: dict[str, np.ndarray], vocab_file: str, output_dir: s
     backbone.save_to_preset(output_dir)
     tokenizer = keras_hub.models.ElectraTokenizer(vocabulary=vocab_file, lowercase=lower_case)
     tokenizer.save_to_preset(output_dir)
+
+
+def export_ours(config, values: dict[str, np.ndarray], vocab_file: str | None,
+                output_dir: str, lower_case: bool = True) -> None:
+    """Our discriminator as a preset of *our* ElectraBackbone (exact GELU, no pooler):
+    `electra_tf.model.backbone.ElectraBackbone.from_preset(output_dir)` gives back the
+    encoder exactly (plus keras-hub's ElectraTokenizer when the vocabulary is known)."""
+    import keras_hub
+
+    from electra_tf.model import weights
+    from electra_tf.model.backbone import ElectraBackbone
+
+    backbone = ElectraBackbone.from_electra_config(config, name="encoder")
+    weights.assign(weights.network_weights(backbone.embeddings, backbone), values,
+                   "preset export")
+    backbone.save_to_preset(output_dir)
+    if vocab_file:
+        keras_hub.models.ElectraTokenizer(vocabulary=vocab_file, lowercase=lower_case) \
+            .save_to_preset(output_dir)

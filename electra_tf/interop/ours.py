@@ -82,24 +82,23 @@ def read(path: str) -> tuple[ElectraConfig, str, dict[str, np.ndarray]]:
 
 # ------------------------------------------------------------------ building + writing
 def build_network(config: ElectraConfig, which: str, head: bool = True):
-    """(embeddings, encoder, head or None) of one network, built."""
-    from electra_tf.model.layers import (DiscriminatorHead, ElectraEmbeddings, ElectraEncoder,
-                                         generator_head)
+    """(embeddings, backbone, head or None) of one network, built."""
+    from electra_tf.model.backbone import ElectraBackbone
+    from electra_tf.model.layers import DiscriminatorHead, generator_head
 
-    emb = ElectraEmbeddings(config, name="embeddings")
-    sizes = {} if which == "discriminator" else config.generator_sizes()
-    enc = ElectraEncoder(config, emb, name="encoder", **sizes)
-    shape = (None, config.max_seq_length)
-    enc.build(shape)
+    backbone = ElectraBackbone.from_electra_config(config, which, name="encoder")
+    emb = backbone.embeddings
     h = None
     if head:
+        shape = (None, config.max_seq_length)
         if which == "discriminator":
-            h = DiscriminatorHead(config, name="discriminator_predictions")
+            h = DiscriminatorHead(config.hidden_size, config.initializer_range,
+                                  name="discriminator_predictions")
             h.build(shape + (config.hidden_size,))
         else:
             h = generator_head(config, emb)
-            h.build(shape + (sizes["hidden_size"],), (None, None))
-    return emb, enc, h
+            h.build(shape + (backbone.hidden_dim,), (None, None))
+    return emb, backbone, h
 
 
 def network_variables(config, which, head=True):

@@ -21,7 +21,7 @@ def export(config, values, output_dir: str) -> None:
     spec = tf.TensorSpec([None, None], tf.int32)
 
     def serve(input_ids, input_mask, segment_ids):
-        hidden = enc(input_ids, segment_ids, input_mask, training=False)
+        hidden = enc.encode(input_ids, segment_ids, input_mask, training=False)
         out = {"sequence_output": hidden}
         if head is not None:
             out["rtd_logits"] = head(hidden)

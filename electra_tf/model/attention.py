@@ -1,21 +1,26 @@
-"""Leaner self-attention for keras-hub's TransformerEncoder: same maths, fewer passes.
+"""Leaner self-attention: Keras' MultiHeadAttention with the same maths in fewer passes.
 
-Profiled on CPU (ELECTRA-Small, batch 32 x 128, see benchmarks/RESULTS.md), two costs of
-Keras' `MultiHeadAttention` had nothing to do with the maths:
+Profiling the CPU train step (benchmarks/RESULTS.md) found three costs of Keras'
+`MultiHeadAttention` that have nothing to do with the maths:
 
-- `EinsumDense` projections ("abc,cde->abde", "abcd,cde->abe") run as a batched matmul of
-  the [B, S, H] input against the broadcast kernel, so the kernel's gradient is B small
-  matmuls plus a sum over the batch. `FlatEinsumDense` multiplies the flattened
-  [B*S, H] input instead: one matmul each way, no sum (`dense.matmul`, whose input
-  gradient also avoids oneDNN's slow transposed form).
+- Its `EinsumDense` projections ("abc,cde->abde", "abcd,cde->abe") run as a batched
+  matmul of the [B, S, H] input against the broadcast kernel, so the kernel's gradient is
+  B small matmuls plus a sum over the batch. `LeanAttention` multiplies the flattened
+  [B*S, H] input by the same kernel instead: one matmul each way, no sum
+  (`dense.flat_projection`, whose input gradient also avoids oneDNN's slow transposed form).
 - The masked softmax does `where(mask, scores, -1e9)` then `where(mask, probs, 0)` over the
   full [B, N, T, S] scores, and both again in the backward pass. `LeanAttention` adds a
   [B, 1, T|1, S] bias once, as the original ELECTRA's additive `-10000 * (1 - mask)`, with
-  Keras' -1e9 (-3e4 in float16) so masked probabilities are exactly 0 (exp underflows). The one difference is
-  a row with every key masked (an all-padding example): uniform weights, as in the
-  original, where Keras outputs zeros. Such rows never reach a loss.
+  Keras' -1e9 (-3e4 in float16) so masked probabilities are exactly 0 (exp underflows).
+  The one difference is a row with every key masked (an all-padding example): uniform
+  weights, as in the original, where Keras outputs zeros. Such rows never reach a loss.
+- The dropout on the [B, N, T, S] probabilities, the largest in the model, draws a float
+  per element; `LeanAttention` draws 16 bits per element (`elementwise.bit_dropout`) from
+  the seed generator of the same `Dropout` sublayer.
 
-`model.layers.use_fast_layers` swaps these in for keras-hub's sublayers.
+The sublayers and variables are Keras' own, so weights, names and checkpoints do not
+depend on which class built them; a call it does not cover (cross-attention, a causal
+mask, Keras masks, gating, LoRA or quantized kernels) goes to Keras' implementation.
 """
 from __future__ import annotations
 
@@ -23,24 +28,37 @@ import keras
 from keras import ops
 
 from electra_tf.model.dense import flat_projection, plain_kernel
-
-_FLAT_EQUATIONS = {"abc,cde->abde": 1, "abcd,cde->abe": 2}  # input dims contracted
-
-
-@keras.saving.register_keras_serializable(package="electra_tf")
-class FlatEinsumDense(keras.layers.EinsumDense):
-    """EinsumDense computing its two projection equations as one 2-D matmul."""
-
-    def call(self, inputs, training=None):
-        contracted = _FLAT_EQUATIONS.get(self.equation)
-        if contracted is None or not plain_kernel(self):
-            return super().call(inputs, training=training)
-        return flat_projection(self, inputs, contracted)
+from electra_tf.model.elementwise import bit_dropout
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class LeanAttention(keras.layers.MultiHeadAttention):
-    """MultiHeadAttention over [B, T, N, D] with an additive mask (see module docstring)."""
+    """MultiHeadAttention for self-attention with a padding mask (see module docstring)."""
+
+    def _lean(self, query, value, key, use_causal_mask, return_attention_scores) -> bool:
+        projections = (self._query_dense, self._key_dense, self._value_dense,
+                       self._output_dense)
+        return (value is query and (key is None or key is query) and not use_causal_mask
+                and not return_attention_scores and not self._use_gate
+                and len(query.shape) == 3
+                and getattr(query, "_keras_mask", None) is None
+                and not getattr(self, "_flash_attention", None)
+                and all(plain_kernel(p) for p in projections)
+                and self._query_dense.equation == "abc,cde->abde"
+                and self._output_dense.equation == "abcd,cde->abe")
+
+    def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False,
+             training=None, use_causal_mask=False, **masks):
+        masks = {name: m for name, m in masks.items() if m is not None}
+        if masks or not self._lean(query, value, key, use_causal_mask, return_attention_scores):
+            return super().call(query, value, key=key, attention_mask=attention_mask,
+                                return_attention_scores=return_attention_scores,
+                                training=training, use_causal_mask=use_causal_mask, **masks)
+        q = flat_projection(self._query_dense, query, 1)  # [B, T, N, D]
+        k = flat_projection(self._key_dense, query, 1)
+        v = flat_projection(self._value_dense, query, 1)
+        context, _ = self._compute_attention(q, k, v, attention_mask, training)
+        return flat_projection(self._output_dense, context, 2)
 
     def _compute_attention(self, query, key, value, attention_mask=None, training=None,
                            return_attention_scores=False, use_causal_mask=False):
@@ -59,6 +77,10 @@ class LeanAttention(keras.layers.MultiHeadAttention):
                              ops.zeros((), scores.dtype), ops.cast(negative, scores.dtype))
             scores = scores + ops.expand_dims(bias, 1)
         probs = ops.softmax(scores, axis=-1)
-        dropped = self._dropout_layer(probs, training=training) if self._dropout > 0 else probs
+        dropped = probs
+        if training and self._dropout > 0:
+            dropped = bit_dropout(probs, self._dropout, self._dropout_layer.seed_generator)
+            if dropped is None:  # another backend: Keras' dropout
+                dropped = self._dropout_layer(probs, training=training)
         out = ops.matmul(dropped, ops.transpose(value, (0, 2, 1, 3)))  # [B, N, T, D]
         return ops.transpose(out, (0, 2, 1, 3)), probs

@@ -19,14 +19,13 @@ of Keras' LayerNorm (which also broadcasts gamma into a full-size tensor).
 - `FastLayerNorm`: Keras' LayerNormalization (float32 statistics) with the textbook
   hand-written gradient: ~40% less time forward + backward.
 
-`model.layers.use_fast_layers` swaps these in for keras-hub's sublayers.
+The encoder blocks (block.py) and heads (layers.py) are built of these when `fast=True`.
 """
 from __future__ import annotations
 
 import keras
 from keras import ops
 
-from electra_tf.model import switches
 from electra_tf.model.fusion import xla_fused
 from electra_tf.random_ops import uniform_bits
 
@@ -64,11 +63,14 @@ def gelu_erf(x):
 def gelu_exact(x):
     """erf GELU, as the original (keras-hub's models default to the tanh approximation);
     same values as `keras.activations.gelu(x, approximate=False)`, cheaper gradient.
-    The activation our layers are built with (FastDense fuses it with the bias);
-    with ELECTRA_TF_FAST_LAYERS=0 (switches.py) it is Keras' own erf GELU."""
-    if not switches.fast_layers():
-        return keras.activations.gelu(x, approximate=False)
+    The fast layers' activation (FastDense fuses it with the bias)."""
     return gelu_erf(x)
+
+
+@keras.saving.register_keras_serializable(package="electra_tf")
+def gelu_plain(x):
+    """Keras' own erf GELU: the plain path's activation (automatic gradient)."""
+    return keras.activations.gelu(x, approximate=False)
 
 
 @xla_fused
@@ -94,6 +96,26 @@ def bias_gelu_erf(x, bias):
     return _bias_gelu_forward(x, bias), grad
 
 
+def bit_dropout(inputs, rate: float, seed_generator):
+    """Dropout of `inputs` with 16 random bits per decision drawn from `seed_generator`
+    (see the module docstring); None on a backend without `uniform_bits`."""
+    flat = ops.reshape(inputs, (-1,))
+    n = ops.shape(flat)[0]
+    bits = uniform_bits((n + 1) // 2, seed_generator.next())
+    if bits is None:
+        return None
+    threshold = int(round(rate * 65536))
+    low = ops.bitwise_and(bits, ops.convert_to_tensor(0xFFFF, "uint32"))
+    keep = ops.concatenate([
+        ops.greater_equal(low, ops.convert_to_tensor(threshold, "uint32")),
+        # the high half of the word >= threshold  <=>  word >= threshold << 16
+        ops.greater_equal(bits, ops.convert_to_tensor(threshold << 16, "uint32")),
+    ], axis=0)[:n]
+    scale = ops.cast(1.0 / (1.0 - rate), inputs.dtype)
+    out = ops.where(keep, flat * scale, ops.zeros_like(flat))
+    return ops.reshape(out, ops.shape(inputs))
+
+
 @keras.saving.register_keras_serializable(package="electra_tf")
 class BitDropout(keras.layers.Dropout):
     """Dropout with 16 random bits per decision (see the module docstring)."""
@@ -101,21 +123,8 @@ class BitDropout(keras.layers.Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate <= 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
-        flat = ops.reshape(inputs, (-1,))
-        n = ops.shape(flat)[0]
-        bits = uniform_bits((n + 1) // 2, self.seed_generator.next())
-        if bits is None:  # another backend: Keras' own dropout
-            return super().call(inputs, training=training)
-        threshold = int(round(self.rate * 65536))
-        low = ops.bitwise_and(bits, ops.convert_to_tensor(0xFFFF, "uint32"))
-        keep = ops.concatenate([
-            ops.greater_equal(low, ops.convert_to_tensor(threshold, "uint32")),
-            # the high half of the word >= threshold  <=>  word >= threshold << 16
-            ops.greater_equal(bits, ops.convert_to_tensor(threshold << 16, "uint32")),
-        ], axis=0)[:n]
-        scale = ops.cast(1.0 / (1.0 - self.rate), inputs.dtype)
-        out = ops.where(keep, flat * scale, ops.zeros_like(flat))
-        return ops.reshape(out, ops.shape(inputs))
+        out = bit_dropout(inputs, self.rate, self.seed_generator)
+        return super().call(inputs, training=training) if out is None else out
 
 
 def layer_norm(x, gamma, beta, epsilon):

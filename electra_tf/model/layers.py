@@ -1,76 +1,75 @@
-"""Building blocks: exact GELU, the shared embeddings, an encoder, the two heads."""
+"""Embeddings and heads: the shared embeddings, GDES's view of them, the two pre-training
+heads. Each takes `fast` (block.layer_classes) like the encoder blocks."""
 from __future__ import annotations
 
 import keras
 import keras_hub
 from keras import ops
 
-from electra_tf.model import switches
-from electra_tf.model.attention import FlatEinsumDense, LeanAttention
-from electra_tf.model.dense import FastDense
-from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_exact  # noqa: F401
-
-# Keras layer -> our subclass with the same maths and variables but cheaper calls
-# (elementwise.py, attention.py, dense.py; measured in benchmarks/RESULTS.md).
-FAST_LAYERS = {
-    keras.layers.Dropout: BitDropout,
-    keras.layers.LayerNormalization: FastLayerNorm,
-    keras.layers.MultiHeadAttention: LeanAttention,
-    keras.layers.EinsumDense: FlatEinsumDense,
-    keras.layers.Dense: FastDense,
-}
+from electra_tf.model.block import layer_classes
+from electra_tf.model.elementwise import gelu_exact, gelu_plain  # noqa: F401
 
 
-def use_fast_layers(layer) -> int:
-    """Turn every layer inside `layer` (itself included) whose type is exactly a key of
-    FAST_LAYERS into its fast subclass, in place: the object, name, config, variables,
-    seed generator and so the checkpoint layout stay; only `call` changes. keras-hub
-    creates its sublayers in build(), so this runs after building. Returns the count
-    (0 with ELECTRA_TF_FAST_LAYERS=0: the stock layers stay, switches.py)."""
-    if not switches.fast_layers():
-        return 0
-    count = 0
-    for sub in layer._flatten_layers(include_self=True, recursive=True):
-        fast = FAST_LAYERS.get(type(sub))
-        if fast is not None:
-            sub.__class__ = fast
-            count += 1
-    return count
+def truncated_normal(stddev: float):
+    return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
 def initializer(config):
-    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+    return truncated_normal(config.initializer_range)
 
 
+@keras.saving.register_keras_serializable(package="electra_tf")
 class ElectraEmbeddings(keras.layers.Layer):
     """Word + position + segment embeddings -> LayerNorm -> dropout.
 
-    One instance is shared by the generator and the discriminator; the word
-    table also serves as the generator's (tied) output softmax.
+    In pre-training one instance is shared by the generator and the discriminator; the
+    word table also serves as the generator's (tied) output softmax.
+
+    Args:
+        vocabulary_size, embedding_dim, max_sequence_length, num_segments: table sizes.
+        dropout: rate after the LayerNorm.
+        layer_norm_epsilon, initializer_range: as the encoder's.
+        fast: FastLayerNorm and BitDropout (True) or Keras' stock layers.
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, vocabulary_size: int, embedding_dim: int, max_sequence_length: int,
+                 num_segments: int = 2, dropout: float = 0.1, layer_norm_epsilon: float = 1e-12,
+                 initializer_range: float = 0.02, fast: bool = True, **kwargs):
         super().__init__(**kwargs)
-        init = initializer(config)
+        self.vocabulary_size = vocabulary_size
+        self.embedding_size = self.embedding_dim = embedding_dim
+        self.max_sequence_length = max_sequence_length
+        self.num_segments = num_segments
+        self.rate = dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+        self.fast = fast
+        init = truncated_normal(initializer_range)
         self.word_embeddings = keras_hub.layers.ReversibleEmbedding(
-            config.vocab_size, config.embedding_size, tie_weights=True,
-            embeddings_initializer=init, name="word_embeddings")
+            vocabulary_size, embedding_dim, tie_weights=True, embeddings_initializer=init,
+            dtype=self.dtype_policy, name="word_embeddings")
         self.position_embeddings = keras_hub.layers.PositionEmbedding(
-            config.max_position_embeddings, initializer=init, name="position_embeddings")
+            max_sequence_length, initializer=init, dtype=self.dtype_policy,
+            name="position_embeddings")
         self.token_type_embeddings = keras.layers.Embedding(
-            config.type_vocab_size, config.embedding_size, embeddings_initializer=init,
+            num_segments, embedding_dim, embeddings_initializer=init, dtype=self.dtype_policy,
             name="token_type_embeddings")
-        fast = switches.fast_layers()
-        self.layer_norm = (FastLayerNorm if fast else keras.layers.LayerNormalization)(
-            epsilon=config.layer_norm_epsilon, name="layer_norm")
-        self.dropout = (BitDropout if fast else keras.layers.Dropout)(config.hidden_dropout)
-        self.embedding_size = config.embedding_size
+        c = layer_classes(fast)
+        self.layer_norm = c["layer_norm"](epsilon=layer_norm_epsilon, dtype=self.dtype_policy,
+                                          name="layer_norm")
+        self.dropout = c["dropout"](dropout, dtype=self.dtype_policy)
 
-    def build(self, input_shape):
-        self.word_embeddings.build(input_shape)
-        self.position_embeddings.build(tuple(input_shape) + (self.embedding_size,))
-        self.token_type_embeddings.build(input_shape)
-        self.layer_norm.build(tuple(input_shape) + (self.embedding_size,))
+    @classmethod
+    def from_electra_config(cls, config, fast: bool = True, **kwargs):
+        return cls(config.vocab_size, config.embedding_size, config.max_position_embeddings,
+                   config.type_vocab_size, config.hidden_dropout, config.layer_norm_epsilon,
+                   config.initializer_range, fast=fast, **kwargs)
+
+    def build(self, input_ids_shape, segment_ids_shape=None):
+        self.word_embeddings.build(input_ids_shape)
+        self.position_embeddings.build(tuple(input_ids_shape) + (self.embedding_size,))
+        self.token_type_embeddings.build(input_ids_shape)
+        self.layer_norm.build(tuple(input_ids_shape) + (self.embedding_size,))
         self.built = True
 
     def call(self, input_ids, segment_ids, training=None, word_delta=None):
@@ -85,6 +84,18 @@ class ElectraEmbeddings(keras.layers.Layer):
         x = x + self.token_type_embeddings(segment_ids)
         return self.dropout(self.layer_norm(x), training=training)
 
+    def compute_output_shape(self, input_ids_shape, segment_ids_shape=None):
+        return tuple(input_ids_shape) + (self.embedding_size,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary_size=self.vocabulary_size, embedding_dim=self.embedding_dim,
+                      max_sequence_length=self.max_sequence_length,
+                      num_segments=self.num_segments, dropout=self.rate,
+                      layer_norm_epsilon=self.layer_norm_epsilon,
+                      initializer_range=self.initializer_range, fast=self.fast)
+        return config
+
 
 class DisentangledEmbeddings(keras.layers.Layer):
     """Gradient-disentangled embedding sharing (DeBERTaV3, He et al. 2021): the shared
@@ -98,9 +109,9 @@ class DisentangledEmbeddings(keras.layers.Layer):
         self.shared = shared
         self.embedding_size = shared.embedding_size
 
-    def build(self, input_shape):
+    def build(self, input_ids_shape, segment_ids_shape=None):
         if not self.shared.built:
-            self.shared.build(input_shape)
+            self.shared.build(input_ids_shape)
         table = self.shared.word_embeddings.embeddings
         self.word_delta = self.add_weight(name="word_delta", shape=tuple(table.shape),
                                           initializer="zeros")
@@ -110,69 +121,26 @@ class DisentangledEmbeddings(keras.layers.Layer):
         return self.shared(input_ids, segment_ids, training=training,
                            word_delta=self.word_delta)
 
+    def compute_output_shape(self, input_ids_shape, segment_ids_shape=None):
+        return tuple(input_ids_shape) + (self.embedding_size,)
+
     def word_table(self):
         """The discriminator's effective word table, E_G + E_delta (what is exported)."""
         return ops.convert_to_tensor(self.shared.word_embeddings.embeddings) + self.word_delta
 
 
-class ElectraEncoder(keras.layers.Layer):
-    """(shared embeddings) -> embeddings_project (if sizes differ) -> N post-LN blocks.
-    Sizes default to the config's (the discriminator's); the generator passes its own."""
-
-    def __init__(self, config, embeddings: ElectraEmbeddings, hidden_size: int | None = None,
-                 num_layers: int | None = None, num_heads: int | None = None,
-                 intermediate_size: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        hidden_size = config.hidden_size if hidden_size is None else hidden_size
-        num_layers = config.num_layers if num_layers is None else num_layers
-        num_heads = config.num_heads if num_heads is None else num_heads
-        intermediate_size = (config.intermediate_size if intermediate_size is None
-                             else intermediate_size)
-        self.embeddings = embeddings
-        self.hidden_size = hidden_size
-        self.project = None
-        if hidden_size != config.embedding_size:
-            self.project = keras.layers.Dense(hidden_size, kernel_initializer=initializer(config),
-                                              name="embeddings_project")
-        self.blocks = [
-            keras_hub.layers.TransformerEncoder(
-                intermediate_dim=intermediate_size, num_heads=num_heads,
-                dropout=config.hidden_dropout, activation=gelu_exact,
-                layer_norm_epsilon=config.layer_norm_epsilon,
-                kernel_initializer=initializer(config), normalize_first=False,
-                name=f"layer_{i}")
-            for i in range(num_layers)]
-
-    def build(self, input_shape):
-        if not self.embeddings.built:  # shared: the other network may have built it
-            self.embeddings.build(input_shape)
-        shape = tuple(input_shape) + (self.embeddings.embedding_size,)
-        if self.project is not None:
-            self.project.build(shape)
-        shape = tuple(input_shape) + (self.hidden_size,)
-        for block in self.blocks:
-            block.build(shape)
-            use_fast_layers(block)
-        self.built = True
-
-    def call(self, input_ids, segment_ids, input_mask, training=None):
-        x = self.embeddings(input_ids, segment_ids, training=training)
-        if self.project is not None:
-            x = self.project(x)
-        for block in self.blocks:
-            x = block(x, padding_mask=input_mask, training=training)
-        return x
-
-
 class DiscriminatorHead(keras.layers.Layer):
     """dense(hidden, gelu) -> dense(1): one replaced-token logit per position."""
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, hidden_dim: int, initializer_range: float = 0.02, fast: bool = True,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.dense = keras.layers.Dense(config.hidden_size, activation=gelu_exact,
-                                        kernel_initializer=initializer(config), name="dense")
+        c = layer_classes(fast)
+        self.dense = c["dense"](hidden_dim, activation=c["gelu"],
+                                kernel_initializer=truncated_normal(initializer_range),
+                                dtype=self.dtype_policy, name="dense")
         # The original's second dense uses TF1's default (Glorot uniform) initializer.
-        self.out = keras.layers.Dense(1, name="dense_1")
+        self.out = c["dense"](1, dtype=self.dtype_policy, name="dense_1")
 
     def build(self, input_shape):
         self.dense.build(input_shape)
@@ -183,9 +151,37 @@ class DiscriminatorHead(keras.layers.Layer):
         return ops.squeeze(self.out(self.dense(sequence_output)), -1)
 
 
-def generator_head(config, embeddings: ElectraEmbeddings, name="generator_predictions"):
-    """MLM head at the masked positions: dense(E, gelu) -> LayerNorm -> tied softmax + bias."""
-    return keras_hub.layers.MaskedLMHead(
-        token_embedding=embeddings.word_embeddings, intermediate_activation=gelu_exact,
-        layer_norm_epsilon=config.layer_norm_epsilon, kernel_initializer=initializer(config),
-        name=name)
+class MaskedLMHead(keras_hub.layers.MaskedLMHead):
+    """keras-hub's MLM head (at the masked positions: dense(E, gelu) -> LayerNorm -> tied
+    softmax + bias) with its dense and LayerNorm built fast or stock (`fast`; the
+    activation is the caller's, `generator_head` passes the matching GELU)."""
+
+    def __init__(self, *args, fast: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fast = fast
+
+    def build(self, inputs_shape, mask_positions_shape=None):
+        c = layer_classes(self.fast)
+        size = self.token_embedding.output_dim
+        self._intermediate_dense = c["dense"](
+            size, activation=self.intermediate_activation,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer, dtype=self.dtype_policy,
+            name="intermediate_dense")
+        self._intermediate_layer_norm = c["layer_norm"](
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy,
+            name="intermediate_layer_norm")
+        self._intermediate_dense.build((inputs_shape[0], None, inputs_shape[-1]))
+        self._intermediate_layer_norm.build((inputs_shape[0], None, size))
+        self._bias = self.add_weight(name="output_bias", shape=[self.vocabulary_size],
+                                     initializer=self.bias_initializer, dtype=self.dtype)
+        self.built = True
+
+
+def generator_head(config, embeddings: ElectraEmbeddings, name="generator_predictions",
+                   fast: bool = True):
+    """MLM head at the masked positions, tied to `embeddings`' word table."""
+    return MaskedLMHead(token_embedding=embeddings.word_embeddings,
+                        intermediate_activation=layer_classes(fast)["gelu"],
+                        layer_norm_epsilon=config.layer_norm_epsilon,
+                        kernel_initializer=initializer(config), fast=fast, name=name)

@@ -5,9 +5,11 @@ import keras
 from keras import ops
 
 from electra_tf.configs import ElectraConfig
+from electra_tf.model import switches
+from electra_tf.model.backbone import ElectraBackbone
+from electra_tf.model.block import layer_classes
 from electra_tf.model.layers import (DiscriminatorHead, DisentangledEmbeddings,
-                                     ElectraEmbeddings, ElectraEncoder, generator_head,
-                                     initializer, use_fast_layers)
+                                     ElectraEmbeddings, generator_head, initializer)
 
 MLM_OBJECTIVES = ("bert", "replace_mlm", "all_tokens_mlm")  # the main model predicts tokens
 
@@ -28,38 +30,43 @@ class ElectraPretrainingModel(keras.Model):
     sentence-level "was this input corrupted" head on [CLS].
     """
 
-    def __init__(self, config: ElectraConfig, **kwargs):
+    def __init__(self, config: ElectraConfig, fast: bool | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self.embeddings = ElectraEmbeddings(config, name="embeddings")
+        fast = switches.fast_layers() if fast is None else fast
+        self.embeddings = ElectraEmbeddings.from_electra_config(config, fast=fast,
+                                                                name="embeddings")
         self.disentangled = None  # weight_tying=gdes: the discriminator's view of them
         disc_emb = self.embeddings
         if config.weight_tying == "gdes":
             disc_emb = self.disentangled = DisentangledEmbeddings(
                 self.embeddings, name="discriminator_embeddings")
-        self.discriminator = ElectraEncoder(config, disc_emb, name="discriminator")
-        self.discriminator_head = DiscriminatorHead(config, name="discriminator_predictions")
+        self.discriminator = ElectraBackbone.from_electra_config(
+            config, "discriminator", embeddings=disc_emb, fast=fast, name="discriminator")
+        self.discriminator_head = DiscriminatorHead(config.hidden_size,
+                                                    config.initializer_range, fast=fast,
+                                                    name="discriminator_predictions")
         self.generator_embeddings = None
         self.generator = self.generator_head = None
         if config.uses_generator_network:
             gen_emb = self.embeddings
             if config.weight_tying == "none":
-                gen_emb = self.generator_embeddings = ElectraEmbeddings(
-                    config, name="generator_embeddings")
+                gen_emb = self.generator_embeddings = ElectraEmbeddings.from_electra_config(
+                    config, fast=fast, name="generator_embeddings")
             if config.weight_tying == "all":
                 self.generator = self.discriminator
             else:
-                self.generator = ElectraEncoder(config, gen_emb, name="generator",
-                                                **config.generator_sizes())
-            self.generator_head = generator_head(config, gen_emb)
+                self.generator = ElectraBackbone.from_electra_config(
+                    config, "generator", embeddings=gen_emb, fast=fast, name="generator")
+            self.generator_head = generator_head(config, gen_emb, fast=fast)
         self.discriminator_mlm_head = None
         if config.objective in MLM_OBJECTIVES:
-            self.discriminator_mlm_head = generator_head(config, self.embeddings,
+            self.discriminator_mlm_head = generator_head(config, self.embeddings, fast=fast,
                                                          name="discriminator_mlm_predictions")
         self.sentence_head = None
         if config.uncorrupted_prob > 0:
-            self.sentence_head = keras.layers.Dense(1, kernel_initializer=initializer(config),
-                                                    name="sentence_predictions")
+            self.sentence_head = layer_classes(fast)["dense"](
+                1, kernel_initializer=initializer(config), name="sentence_predictions")
 
     @property
     def generator_is_discriminator(self) -> bool:
@@ -67,32 +74,28 @@ class ElectraPretrainingModel(keras.Model):
 
     def build(self, input_shape=None):
         length = self.config.max_seq_length
-        shape = (None, length)
-        self.discriminator.build(shape)
-        hidden = self.config.hidden_size
+        hidden = self.config.hidden_size  # the backbones are built (functional models)
         if self.generator is not None:
-            if not self.generator_is_discriminator:
-                self.generator.build(shape)
-            gen_hidden = self.generator.hidden_size
+            gen_hidden = self.generator.hidden_dim
             self.generator_head.build((None, length, gen_hidden), (None, None))
         self.discriminator_head.build((None, length, hidden))
         if self.discriminator_mlm_head is not None:
             self.discriminator_mlm_head.build((None, length, hidden), (None, None))
         if self.sentence_head is not None:
             self.sentence_head.build((None, hidden))
-        use_fast_layers(self)  # the heads' (the encoders convert their own blocks)
         self.built = True
 
     def generator_logits(self, input_ids, segment_ids, input_mask, positions, training=None):
         """[B, L] masked ids -> [B, N, V] float32 MLM logits at `positions` [B, N]."""
-        hidden = self.generator(input_ids, segment_ids, input_mask, training=training)
+        hidden = self.generator.encode(input_ids, segment_ids, input_mask, training=training)
         return ops.cast(self.generator_head(hidden, mask_positions=positions), "float32")
 
     def discriminator_outputs(self, input_ids, segment_ids, input_mask, positions=None,
                               training=None) -> dict:
         """One discriminator pass: rtd_logits [B, L]; mlm_logits [B, N, V] at `positions`
         (MLM objectives); sentence_logit [B] (contrastive option)."""
-        hidden = self.discriminator(input_ids, segment_ids, input_mask, training=training)
+        hidden = self.discriminator.encode(input_ids, segment_ids, input_mask,
+                                           training=training)
         out = {"rtd_logits": ops.cast(self.discriminator_head(hidden), "float32")}
         if self.discriminator_mlm_head is not None and positions is not None:
             out["mlm_logits"] = ops.cast(

@@ -37,13 +37,15 @@ def embedding_weights(embeddings) -> dict:
     return {f"embeddings/{relative(v, embeddings.name)}": v for v in embeddings.weights}
 
 
-def encoder_weights(encoder, prefix: str = "encoder") -> dict:
-    """The encoder's own weights (embeddings_project and blocks), not the shared embeddings."""
+def encoder_weights(backbone, prefix: str = "encoder") -> dict:
+    """An ElectraBackbone's own weights (embeddings_project and blocks), not the (shared)
+    embeddings."""
     out = {}
-    if encoder.project is not None:
-        for v in encoder.project.weights:
-            out[f"{prefix}/embeddings_project/{relative(v, encoder.project.name)}"] = v
-    for block in encoder.blocks:
+    project = backbone.embeddings_projection
+    if project is not None:
+        for v in project.weights:
+            out[f"{prefix}/embeddings_project/{relative(v, project.name)}"] = v
+    for block in backbone.transformer_layers:
         for v in block.weights:
             out[f"{prefix}/{block.name}/{relative(v, block.name)}"] = v
     return out
