@@ -6,7 +6,10 @@
    on the same corruption stream (our masking and generator samples are the references'
    inputs), dropout off. Prints the losses side by side every `--log_every` steps and the
    deviations of ours and of the float32 reference from the float64 one (the control:
-   two float32 trajectories of the same maths drift apart by rounding alone).
+   two float32 trajectories of the same maths drift apart by rounding alone); then the
+   effective rank and token-pair cosine of ours' and the float64 reference's
+   discriminator on a fixed batch at those steps (does the reference collapse as ours
+   does? electra_tf/representation.py).
 2. Speed: the reference's train step (transformers + torch CPU, its default SDPA
    attention, `--threads` threads, dropout 0.1, Gumbel sampling inside the step) and ours
    at ELECTRA-Small, batch 32 x 128, built first, then timed in interleaved rounds (best
@@ -31,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # tf.function conversion notices
 
+from electra_tf import representation  # noqa: E402
 from tests import reference_parity as rp  # noqa: E402
 
 MICRO = dict(size="small", num_layers=4, hidden_size=128, embedding_size=64, num_heads=2,
@@ -78,7 +82,8 @@ def trajectory(args, data, tmp):
     print(f"{'step':>5} {'ours':>10} {'ref fp32':>10} {'ref fp64':>10}   "
           f"{'ours-64':>8} {'fp32-64':>8}   {'ours mlm':>9} {'fp64 mlm':>9}   "
           f"{'ours disc':>9} {'fp64 disc':>9}")
-    dev_ours, dev_ref, lrs = [], [], []
+    dev_ours, dev_ref, lrs, ranks = [], [], [], []
+    probe = representation.probe_batch(data, cfg.max_seq_length)
     t0 = time.time()
     for i, batch in enumerate(rp.batches(trainer, args.steps)):
         corruption, _, _, _ = ours.corruption(batch)
@@ -94,6 +99,14 @@ def trajectory(args, data, tmp):
             print(f"{i + 1:>5} {o['loss']:>10.5f} {r['total']:>10.5f} {r64['total']:>10.5f}   "
                   f"{dev_ours[-1]:>8.1e} {dev_ref[-1]:>8.1e}   {mlm:>9.5f} {r64['mlm']:>9.5f}"
                   f"   {disc:>9.5f} {r64['disc']:>9.5f}", flush=True)
+            ranks.append((i + 1, probe_measures(trainer, probe),
+                          probe_measures(ref64, probe)))
+    print("the discriminators' token vectors on a fixed batch (the first 32 examples): "
+          "effective rank / mean token-pair cosine")
+    print(f"{'step':>5} {'ours':>14} {'ref fp64':>14}")
+    for step, o, r in ranks:
+        print(f"{step:>5} {o['effective_rank']:>7.2f} {o['token_cosine']:>6.3f} "
+              f"{r['effective_rank']:>7.2f} {r['token_cosine']:>6.3f}")
     print(f"loss deviation from the float64 reference over {args.steps} steps: ours largest "
           f"{max(dev_ours):.2e} median {np.median(dev_ours):.2e}; float32 reference largest "
           f"{max(dev_ref):.2e} median {np.median(dev_ref):.2e}")
@@ -103,6 +116,24 @@ def trajectory(args, data, tmp):
         print(f"weights after {args.steps} steps, {name} vs float64: largest {worst:.2e} "
               f"({var}), median over variables {median:.2e}")
     print(f"({time.time() - t0:.0f} s)")
+
+
+def probe_measures(model, probe) -> dict:
+    """Effective rank and token cosine of a discriminator's sequence output on `probe`:
+    ours (a Trainer) or the reference (its HF ElectraForPreTraining)."""
+    ids, seg, mask = probe["input_ids"], probe["segment_ids"], probe["input_mask"]
+    if hasattr(model, "disc"):  # the PyTorch reference
+        import torch
+
+        with torch.no_grad():
+            hidden = model.disc.electra(
+                input_ids=torch.as_tensor(ids, dtype=torch.long),
+                attention_mask=torch.as_tensor(mask, dtype=torch.long),
+                token_type_ids=torch.as_tensor(seg, dtype=torch.long)).last_hidden_state
+        hidden = hidden.double().numpy()
+    else:
+        hidden = np.asarray(model.model.discriminator.encode(ids, seg, mask, training=False))
+    return representation.measures(hidden, mask)
 
 
 def step_table(tmp):
