@@ -12,6 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf import objectives, optimization, representation
+from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learning_rate,
+                                   seed_states, sum_clip_apply)
 from electra_tf.configs import ElectraConfig
 from electra_tf.data import input_pipeline
 from electra_tf.data.records import DataError
@@ -20,7 +22,6 @@ from electra_tf.model import weights
 from electra_tf.model.pretraining import ElectraPretrainingModel
 
 LOSS_EPS = 1e-6  # the original's denominators: sum(weights) + 1e-6
-FLOAT16_LOSS_SCALE = 2.0 ** 12
 
 
 class TrainingError(RuntimeError):
@@ -186,9 +187,8 @@ class Trainer:
         dens = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                               self.objective.denominators(prepared))
         grads, sums = self.gradients(prepared, dens, phase)
-        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grads, norm = optimization.clip_by_global_norm(grads, self.config.clip_norm)
-        self.optimizer.apply(grads, self.phase_variables(phase))
+        norm = sum_clip_apply(self.optimizer, grads, self.phase_variables(phase),
+                              self.config.clip_norm)
         sums["grad_norm"] = norm / self.num_replicas  # summed over replicas below
         return sums
 
@@ -325,9 +325,7 @@ class Trainer:
         metrics = self.objective.summarize(sums)
         metrics["loss"] = float(sums["loss"]) / n
         metrics["grad_norm"] = float(sums["grad_norm"]) / n
-        metrics["learning_rate"] = float(self.optimizer.learning_rate.numpy()) \
-            if not callable(self.optimizer._learning_rate) else \
-            float(self.optimizer._learning_rate(step))
+        metrics["learning_rate"] = learning_rate(self.optimizer)
         metrics["examples_per_second"] = n * self.config.train_batch_size / max(elapsed, 1e-9)
         if self._probe is not None:  # the main network's token vectors on held-out text
             p = self._probe
@@ -387,19 +385,6 @@ class Trainer:
         return path
 
 
-def compute_gradients(tape, loss, variables, loss_scale=None) -> list:
-    """d loss / d variables (zeros where unconnected). With a (static) loss scale the
-    backward pass starts from loss_scale instead of 1 (as if the loss were scaled, so
-    float16 gradients do not underflow) and the result is divided back."""
-    seed = None if loss_scale is None else tf.cast(loss_scale, loss.dtype)
-    grads = tape.gradient(loss, variables, output_gradients=seed)
-    grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-             for g, v in zip(grads, variables)]
-    if loss_scale is not None:
-        grads = [g / loss_scale for g in grads]
-    return grads
-
-
 HPARAMS = ("objective", "masking", "generator", "weight_tying", "training", "mask_prob",
            "mask_token_prob", "mask_random_prob", "generator_hidden_size", "generator_layers",
            "temperature", "disallow_correct", "uncorrupted_prob", "two_stage_steps",
@@ -412,17 +397,6 @@ def _log_hparams(writer, config) -> None:
 
     with writer.as_default():
         hp.hparams({name: getattr(config, name) for name in HPARAMS})
-
-
-def seed_states(model) -> list:
-    """The state variables of every dropout seed generator in `model`: Keras' checkpointing
-    does not track them, and a resumed run must draw the same masks."""
-    states = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        gen = getattr(layer, "seed_generator", None)
-        if gen is not None and hasattr(gen, "state"):
-            states.append(gen.state.value)
-    return states
 
 
 def _is_chief(strategy) -> bool:

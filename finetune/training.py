@@ -13,7 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf import optimization
-from electra_tf.trainer import FLOAT16_LOSS_SCALE, compute_gradients, seed_states
+from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learning_rate,
+                                   seed_states, sum_clip_apply)
 from finetune import layerwise_lr
 
 
@@ -95,14 +96,11 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: TrainOptions,
     variables = model.trainable_variables
 
     def replica_step(batch):
-        ctx = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             outputs = model(batch, training=True)
             loss = tf.reduce_sum(loss_fn(outputs, batch)) / opts.batch_size
         grads = compute_gradients(tape, loss, variables, FLOAT16_LOSS_SCALE if fp16 else None)
-        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grads, _ = optimization.clip_by_global_norm(grads, opts.clip_norm)
-        optimizer.apply(grads, variables)
+        sum_clip_apply(optimizer, grads, variables, opts.clip_norm)
         return loss
 
     @tf.function
@@ -133,8 +131,7 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: TrainOptions,
                 if writer is not None:
                     with writer.as_default(step=i + 1):
                         tf.summary.scalar("train/loss", last)
-                        tf.summary.scalar("train/learning_rate",
-                                          float(optimizer._learning_rate(i + 1)))
+                        tf.summary.scalar("train/learning_rate", learning_rate(optimizer))
             if manager is not None and save_every and (i + 1) % save_every == 0:
                 manager.save(checkpoint_number=i + 1)
             if kill_at_step is not None and i + 1 >= kill_at_step:
