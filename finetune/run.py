@@ -209,7 +209,8 @@ def run() -> None:
 
     from electra_tf import tokenization
     from electra_tf.distribution import make_strategy
-    from finetune import glue, recipe as recipes, training
+    from finetune import recipe as recipes, training
+    from finetune.glue import tasks as glue
     from finetune.model import (classification_model, load_pretrained, read_pretrained,
                                 squad_model)
 
@@ -257,7 +258,8 @@ def run() -> None:
 
     # ---- data (once for all runs)
     if is_squad:
-        from finetune import squad, squad_data
+        from finetune.squad import data as squad_data
+        from finetune.squad import task as squad
         v2 = SQUAD_TASKS[task_name]
         train_feats = None
         if FLAGS.train_file:
@@ -276,7 +278,7 @@ def run() -> None:
             eval_data = (ex, feats, infos)
         loss = squad.loss_fn(v2)
     else:
-        from finetune import classification
+        from finetune.glue import classification
         data = classification.load(task, FLAGS.data_dir, tokenizer, max_len, True,
                                    FLAGS.predict_test, FLAGS.swap_doubling, FLAGS.skip_bad_rows,
                                    FLAGS.max_train_examples)
@@ -353,9 +355,9 @@ def main(argv):
     cli.start()
     from electra_tf.configs import ConfigError
     from electra_tf.tokenization import VocabError
-    from finetune.glue import GlueDataError
+    from finetune.glue.tasks import GlueDataError
     from finetune.model import CheckpointError
-    from finetune.squad_data import SquadDataError
+    from finetune.squad.data import SquadDataError
     from finetune.training import FinetuneError
 
     try:

@@ -4,7 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from finetune import features, glue
+from finetune.glue import features
+from finetune.glue import tasks as glue
 
 # Real rows, copied from the GLUE download (ids, quoting and tabs as in the files).
 COLA = ("gj04\t1\t\tOur friends won't buy this analysis, let alone the next one we propose.\n"

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from finetune import metrics, squad_metrics as sm
+from finetune.glue import metrics
+from finetune.squad import metrics as sm
 
 
 def test_glue_metrics_hand_computed():

@@ -114,7 +114,7 @@ def test_squad_head_teacher_forcing_and_beam():
 
 
 def test_squad_loss_matches_hand_formula():
-    from finetune.squad import loss_fn
+    from finetune.squad.task import loss_fn
 
     out = {"start_logits": tf.constant([[0.0, 1.0, 2.0]]),
            "end_logits": tf.constant([[2.0, 0.0, 0.0]]),

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from finetune import squad_data, squad_postprocess as pp
+from finetune.squad import data as squad_data
+from finetune.squad import postprocess as pp
 
 CONTEXT = "The old king went to the castle by the river."
 

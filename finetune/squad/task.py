@@ -7,7 +7,10 @@ import os
 
 import tensorflow as tf
 
-from finetune import squad_data, squad_metrics, squad_postprocess, training
+from finetune import training
+from finetune.squad import data as squad_data
+from finetune.squad import metrics as squad_metrics
+from finetune.squad import postprocess as squad_postprocess
 
 ANSWERABLE_WEIGHT = 0.5  # the original's answerable_weight
 

@@ -7,8 +7,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from finetune import features as feats
-from finetune import glue, metrics, training
+from finetune import training
+from finetune.glue import features as feats
+from finetune.glue import metrics
+from finetune.glue import tasks as glue
 
 
 @dataclasses.dataclass
