@@ -1,8 +1,9 @@
-"""The pre-training loop: tf.distribute, accumulation, checkpoints/resume, TensorBoard."""
+"""The pre-training loop: tf.distribute, accumulation, two-stage phases, checkpoints and
+resume, interrupts. What it logs is summaries.py; what it exports, export.py; the step's
+shared parts (clip, apply, dropout RNG), train_step.py."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import signal
@@ -11,15 +12,15 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from electra_tf import objectives, optimization, representation
-from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learning_rate,
-                                   seed_states, sum_clip_apply)
+from electra_tf import export, objectives, optimization, representation, summaries
 from electra_tf.configs import ElectraConfig
 from electra_tf.data import input_pipeline
 from electra_tf.data.records import DataError
 from electra_tf.masking import MaskedBatch
 from electra_tf.model import weights
 from electra_tf.model.pretraining import ElectraPretrainingModel
+from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learning_rate,
+                                   seed_states, sum_clip_apply)
 
 LOSS_EPS = 1e-6  # the original's denominators: sum(weights) + 1e-6
 
@@ -243,7 +244,7 @@ class Trainer:
         writer = (tf.summary.create_file_writer(opts.model_dir) if self.is_chief
                   else tf.summary.create_noop_writer())
         if self.is_chief and self.step == 0:
-            _log_hparams(writer, cfg)
+            summaries.log_hparams(writer, cfg)
         self.restore()
         self._make_iterator()
         last = {}
@@ -332,12 +333,10 @@ class Trainer:
             hidden = self.model.discriminator.encode(p["input_ids"], p["segment_ids"],
                                                      p["input_mask"], training=False)
             metrics.update(representation.measures(np.asarray(hidden), p["input_mask"]))
-        with writer.as_default(step=step):
-            for name, value in metrics.items():
-                if np.isfinite(value):
-                    tf.summary.scalar(name, value)
+        summaries.write_scalars(writer, step, metrics)
         if self.options.progress and self.is_chief:
-            print(progress_line(step, self.config.num_train_steps, metrics), flush=True)
+            print(summaries.progress_line(step, self.config.num_train_steps, metrics),
+                  flush=True)
         return metrics
 
     def _log_example(self, writer) -> None:
@@ -356,7 +355,7 @@ class Trainer:
         prepared = self.objective.prepare(self._sample_batch, self.options.seed + self.step)
         _, _, aux = self.objective.loss_terms(self.model, prepared,
                                               self.options.seed + self.step, training=False)
-        text = render_corrupted(np.asarray(prepared.original_ids[0]),
+        text = summaries.render_corrupted(np.asarray(prepared.original_ids[0]),
                                 np.asarray(aux["fake_ids"][0]), np.asarray(aux["labels"][0]),
                                 np.asarray(prepared.input_mask[0]), self._vocab)
         with writer.as_default(step=self.step):
@@ -364,39 +363,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ export
     def export(self, directory: str, which: str) -> str:
-        """Writes one network's weights (TF checkpoint), its config and the vocab."""
-        m = self.model
-        if which == "discriminator":
-            named = weights.network_weights(m.embeddings, m.discriminator, m.discriminator_head)
-            if m.disentangled is not None:  # weight_tying=gdes: its table is E_G + E_delta
-                named[weights.WORD_TABLE] = tf.Variable(m.disentangled.word_table(),
-                                                        trainable=False)
-        else:
-            emb = m.generator_embeddings or m.embeddings
-            named = weights.network_weights(emb, m.generator, m.generator_head)
-        os.makedirs(directory, exist_ok=True)
-        path = weights.write(os.path.join(directory, "weights"), named)
-        with open(os.path.join(directory, "config.json"), "w") as f:
-            json.dump(dict(self.config.to_dict(), network=which), f, indent=2, sort_keys=True)
-        if self.vocab_file:
-            shutil.copyfile(self.vocab_file, os.path.join(directory, "vocab.txt"))
+        """Writes one network (export.py) and says so."""
+        path = export.export_network(self.model, self.config, which, directory, self.vocab_file)
         if self.is_chief:
             print(f"saved the {which} to {directory}", flush=True)
         return path
-
-
-HPARAMS = ("objective", "masking", "generator", "weight_tying", "training", "mask_prob",
-           "mask_token_prob", "mask_random_prob", "generator_hidden_size", "generator_layers",
-           "temperature", "disallow_correct", "uncorrupted_prob", "two_stage_steps",
-           "learning_rate", "train_batch_size", "hidden_size", "num_layers", "max_seq_length")
-
-
-def _log_hparams(writer, config) -> None:
-    """The run's variant and sizes on TensorBoard's HParams dashboard."""
-    from tensorboard.plugins.hparams import api as hp
-
-    with writer.as_default():
-        hp.hparams({name: getattr(config, name) for name in HPARAMS})
 
 
 def _is_chief(strategy) -> bool:
@@ -408,32 +379,3 @@ def _is_chief(strategy) -> bool:
                                              "chief" not in resolver.cluster_spec().as_dict())
 
 
-# (metric, label, format) of the progress line, in order; a metric the objective does
-# not have (NaN, e.g. disc_* for --objective=bert) is left out.
-PROGRESS_FIELDS = (("loss", "loss", ".4f"), ("mlm_loss", "mlm", ".4f"),
-                   ("mlm_accuracy", "acc", ".3f"), ("main_mlm_loss", "main mlm", ".4f"),
-                   ("all_tokens_loss", "all-tokens", ".4f"), ("disc_loss", "disc", ".4f"),
-                   ("disc_auc", "auc", ".3f"), ("effective_rank", "rank", ".1f"),
-                   ("token_cosine", "cos", ".3f"), ("learning_rate", "lr", ".2e"))
-
-
-def progress_line(step: int, total: int, metrics: dict) -> str:
-    """'step 20 (10.0%)  loss 41.2  mlm 10.1  acc 0.012  disc 0.61  auc 0.55  lr ...'."""
-    parts = [f"step {step} ({100.0 * step / total:.1f}%)"]
-    parts += [f"{label} {metrics[name]:{fmt}}" for name, label, fmt in PROGRESS_FIELDS
-              if name in metrics and np.isfinite(metrics[name])]
-    parts.append(f"{metrics['examples_per_second']:.1f} ex/s")
-    return "  ".join(parts)
-
-
-def render_corrupted(original, fake, labels, mask, vocab) -> str:
-    """Tokens of one example; replaced ones shown as **sampled** (was: original)."""
-    words = []
-    for o, f, lab, m in zip(original, fake, labels, mask):
-        if not m:
-            break
-        if lab:
-            words.append(f"**{vocab[f]}** (was: {vocab[o]})")
-        else:
-            words.append(vocab[f])
-    return " ".join(words)

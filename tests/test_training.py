@@ -192,7 +192,7 @@ def test_clear_errors(tiny_data, tmp_path):
 
 
 def test_progress_line_shows_only_the_objectives_metrics():
-    from electra_tf.trainer import progress_line
+    from electra_tf.summaries import progress_line
 
     nan = float("nan")
     bert = {"loss": 9.87654, "mlm_loss": 9.87654, "mlm_accuracy": 0.01234, "disc_loss": nan,
