@@ -49,7 +49,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     On TensorFlow the update runs as TF's fused kernels (`fused`, default True):
     ResourceApplyGradientDescent for the decay term, then ResourceApplyAdam with
     beta powers 0 (which is exactly "no bias correction"); one pass per variable
-    instead of ~14 element-wise ops, ~40 ms less per ELECTRA-Small step on CPU. The
+    instead of a dozen element-wise ops (timed in benchmarks/RESULTS.md). The
     kernel forms 1 - beta_2 in float32 (0.00099998713 for 0.999, where the original
     and the keras.ops path below use 0.001), so its steps differ by <= 6.4e-6
     relative; `fused = False` (--config=fused_adam=false) gives the keras.ops path,

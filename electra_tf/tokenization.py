@@ -73,14 +73,14 @@ class WordPieceTokenizer:
         # folding (it turns "¾" into "3⁄4" and "″" into "′′"), which BERT does not,
         # so BERT's cleaning, lower-casing and NFD accent stripping run here and
         # FastWordpieceTokenizer does BERT's whitespace/punctuation/CJK split and the
-        # greedy longest-match-first WordPiece in one linear-time op (2x faster than
+        # greedy longest-match-first WordPiece in one linear-time op (faster than
         # BertTokenizer's, and unlike BertTokenizer's split it treats every Unicode
         # space separator, e.g. U+3000, as whitespace, as BERT does).
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             self.vocab, suffix_indicator="##", max_bytes_per_word=MAX_BYTES_PER_WORD,
             token_out_type=tf.int64, unknown_token="[UNK]", no_pretokenization=False,
             support_detokenization=False)
-        # One graph for the whole pipeline: eager ragged ops cost ~30% more in Python
+        # One graph for the whole pipeline: eager ragged ops cost more in Python
         # overhead and hold the GIL, the graph releases it (threads tokenize in parallel).
         self._tokenize = tf.function(self._tokenize_graph,
                                      input_signature=[tf.TensorSpec([None], tf.string)])

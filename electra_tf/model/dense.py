@@ -3,8 +3,7 @@ of the kernel: same maths, faster backward on CPU.
 
 TF differentiates `y = x @ w` into `dx = dy @ w^T` as a matmul with `transpose_b=True`,
 and oneDNN runs that form markedly slower than a plain one at the FFN's shapes
-(ELECTRA-Small, [4096, 1024] @ [256, 1024]^T: ~150 vs ~195 GFLOP/s on the benchmark
-CPU, benchmarks/RESULTS.md). `matmul` below transposes the (small) kernel explicitly
+(measured in benchmarks/RESULTS.md). `matmul` below transposes the (small) kernel explicitly
 and multiplies plainly. Grappler folds a bare `Transpose` feeding a `MatMul` back into
 `transpose_b`, so the copy is made as a transpose of a 3-D view, which it leaves alone.
 The kernel's gradient `x^T @ dy` keeps TF's `transpose_a` form, which is fast already.

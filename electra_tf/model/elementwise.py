@@ -1,23 +1,21 @@
 """Cheaper exact GELU, dropout and LayerNorm: the step's costliest element-wise ops, same maths.
 
-Profiled on CPU (ELECTRA-Small, batch 32 x 128, see benchmarks/RESULTS.md), the matmuls
-take ~60% of the train step; the largest remaining items were dropout's random numbers
-(~150 ms/step: TF's Philox costs ~2.4 ns per 32-bit draw, ~15x a multiply), the
-automatic gradients of erf-GELU (~14 element-wise passes over every FFN activation) and
-of Keras' LayerNorm (which also broadcasts gamma into a full-size tensor).
+Profiling the CPU train step (the numbers are in benchmarks/RESULTS.md) put, after the
+matmuls, dropout's random numbers (TF's Philox draws a 32-bit word per element), the
+automatic gradients of erf-GELU (many element-wise passes over every FFN activation) and
+of Keras' LayerNorm (which also broadcasts gamma into a full-size tensor) at the top.
 
 - `gelu_erf`: x * 0.5 (1 + erf(x / sqrt 2)) with a hand-written gradient
-  (cdf(x) + x pdf(x)), forward and backward each one XLA-fused kernel (fusion.py):
-  ~55% less time forward + backward than the same maths op by op (10.1 -> 4.6 ms at
-  ELECTRA-Small's [32, 128, 1024]). XLA fusion was also tried for dropout and LayerNorm
-  and dropped: at these shapes it was no faster (LayerNorm: slower) than TF's kernels.
+  (cdf(x) + x pdf(x)), forward and backward each one XLA-fused kernel (fusion.py).
+  XLA fusion was also tried for dropout and LayerNorm and dropped: at these shapes it
+  was no faster (LayerNorm: slower) than TF's kernels.
 - `BitDropout`: a `keras.layers.Dropout` that makes each keep/drop decision from 16
   random bits instead of a 32-bit float draw, so one Philox word serves two decisions.
   Drop iff the 16-bit integer < round(rate * 65536): P(drop) = 6554/65536 = 0.1000061 for
   rate 0.1 (Keras' float draw: 0.1000000), kept values scaled by 1 / (1 - rate) as usual.
   Same seed generator (state, checkpointing) as the layer it replaces.
 - `FastLayerNorm`: Keras' LayerNormalization (float32 statistics) with the textbook
-  hand-written gradient: ~40% less time forward + backward.
+  hand-written gradient.
 
 The encoder blocks (block.py) and heads (layers.py) are built of these when `fast=True`.
 """
