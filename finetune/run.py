@@ -241,7 +241,7 @@ def run() -> None:
     size = recipes.size_of(config)
     rec = recipes.get_recipe(FLAGS.recipe, size)
     epochs = FLAGS.epochs or (2.0 if is_squad else float(task.epochs))
-    opts = training.TrainOptions(
+    opts = training.FinetuneOptions(
         learning_rate=FLAGS.learning_rate or rec.learning_rate,
         layer_decay=FLAGS.layer_decay if FLAGS.layer_decay is not None else rec.layer_decay,
         layer_decay_mode=rec.layer_decay_mode,

@@ -23,7 +23,7 @@ class FinetuneError(RuntimeError):
 
 
 @dataclasses.dataclass
-class TrainOptions:
+class FinetuneOptions:
     learning_rate: float
     layer_decay: float
     layer_decay_mode: str = "paper"
@@ -43,7 +43,7 @@ def num_train_steps(num_examples: int, batch_size: int, epochs: float) -> int:
     return int(num_examples / batch_size * epochs)
 
 
-def make_optimizer(model, opts: TrainOptions, total_steps: int):
+def make_optimizer(model, opts: FinetuneOptions, total_steps: int):
     schedule = optimization.WarmupLinearDecay(
         opts.learning_rate, total_steps, int(round(opts.warmup_proportion * total_steps)))
     mult = (layerwise_lr.multiplier_fn(model, opts.layer_decay, opts.layer_decay_mode)
@@ -52,7 +52,7 @@ def make_optimizer(model, opts: TrainOptions, total_steps: int):
                                         lr_multiplier=mult)
 
 
-def train(model, features: dict[str, np.ndarray], loss_fn, opts: TrainOptions,
+def train(model, features: dict[str, np.ndarray], loss_fn, opts: FinetuneOptions,
           strategy: tf.distribute.Strategy, writer=None, label: str = "",
           checkpoint_dir: str | None = None, save_every: int = 0,
           kill_at_step: int | None = None) -> dict:

@@ -52,7 +52,7 @@ def test_optimizer_applies_the_multipliers():
     """First AdamW step without bias correction moves each weight by lr * mult * g/(|g|*sqrt(.001)/.1)
     = lr * mult * 3.162...: the ratio of moves between depths is the multiplier ratio."""
     model = classification_model(tiny(hidden_dropout=0.0, attention_dropout=0.0), 2)
-    opts = training.TrainOptions(learning_rate=1e-3, layer_decay=0.5, warmup_proportion=0.0)
+    opts = training.FinetuneOptions(learning_rate=1e-3, layer_decay=0.5, warmup_proportion=0.0)
     opt = training.make_optimizer(model, opts, total_steps=1000)
     opt.build(model.trainable_variables)
     before = [v.numpy().copy() for v in model.trainable_variables]
