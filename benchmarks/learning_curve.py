@@ -134,6 +134,7 @@ class Curve:
     def plot(self):
         try:
             import matplotlib
+            import matplotlib.ticker
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError:
@@ -153,7 +154,11 @@ class Curve:
                     ax.axhline(pts[0][1], color="gray", linestyle="--", label=run)
                 else:
                     ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=run)
+            ys = [y for pts in by_run.values() for _, y in pts]
+            if ys:  # axhline does not widen the axis: keep random init in view
+                ax.set_ylim(min(ys) - 1.0, max(ys) + 1.0)
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xlabel("pre-training FLOPs (analytic)")
             ax.set_ylabel(f"{task} dev (median of {self.a.seeds} seeds)")
             ax.set_title(task)
