@@ -52,5 +52,15 @@ def probe_batch(data: str, max_seq_length: int) -> dict[str, np.ndarray]:
     features = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64)
                 for name in records.FEATURES}
     ds = tf.data.TFRecordDataset(files).take(PROBE_EXAMPLES).batch(PROBE_EXAMPLES)
-    batch = tf.io.parse_example(next(iter(ds)), features)
+    try:
+        serialized = next(iter(ds), None)
+        if serialized is None:
+            raise records.DataError(f"--probe_data={data} holds no examples")
+        batch = tf.io.parse_example(serialized, features)
+    except tf.errors.OpError as e:
+        raise records.DataError(f"--probe_data={data}: cannot read {PROBE_EXAMPLES} examples "
+                                f"of length {max_seq_length} "
+                                f"({str(e.message).strip().splitlines()[0]}): give "
+                                f"build_tfrecords output of the training data's length") \
+            from None
     return {k: batch[k].numpy().astype(np.int32) for k in records.FEATURES}

@@ -35,3 +35,17 @@ def test_measures_use_only_non_pad_tokens():
     m = measures(hidden, mask)
     assert m["effective_rank"] == pytest.approx(3.0)
     assert m["token_cosine"] == pytest.approx(0.0)
+
+
+def test_probe_data_of_another_length_is_a_one_line_error(tiny_data, tmp_path):
+    from electra_tf.data.records import DataError
+    from electra_tf.representation import probe_batch
+
+    batch = probe_batch(tiny_data, 32)
+    assert batch["input_ids"].shape[1] == 32 and len(batch["input_ids"]) >= 1
+    with pytest.raises(DataError, match="--probe_data=.*length 64"):
+        probe_batch(tiny_data, 64)
+    empty = tmp_path / "empty.tfrecord"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="holds no examples"):
+        probe_batch(str(empty), 32)
