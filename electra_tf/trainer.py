@@ -1,6 +1,7 @@
-"""The pre-training loop: tf.distribute, accumulation, two-stage phases, checkpoints and
-resume, interrupts. What it logs is summaries.py; what it exports, export.py; the step's
-shared parts (clip, apply, dropout RNG), train_step.py."""
+"""The pre-training loop: tf.distribute, accumulation, two-stage phases, interrupts.
+What a checkpoint holds and how it is restored is checkpoints.py; what the loop logs,
+summaries.py; what it exports, export.py; the step's parts it shares with fine-tuning
+(clip, apply, learning rate), train_step.py."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +13,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from electra_tf import export, objectives, optimization, representation, summaries
+from electra_tf import (checkpoints, export, objectives, optimization, representation,
+                        summaries)
 from electra_tf.configs import ElectraConfig
 from electra_tf.data import input_pipeline
 from electra_tf.data.records import DataError
@@ -20,7 +22,7 @@ from electra_tf.masking import MaskedBatch
 from electra_tf.model import weights
 from electra_tf.model.pretraining import ElectraPretrainingModel
 from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learning_rate,
-                                   seed_states, sum_clip_apply)
+                                   sum_clip_apply)
 
 LOSS_EPS = 1e-6  # the original's denominators: sum(weights) + 1e-6
 
@@ -87,18 +89,8 @@ class Trainer:
             self.optimizer = optimization.create_optimizer(config)
             self.optimizer.build(self.model.trainable_variables)
         self.iterator = None  # made after restore(): it starts at the restored step
-        # The data position is the step: the input stream is a deterministic function
-        # of (files, seed), so a resumed run skips the batches already consumed.
-        # Dropout RNG states are not tracked by Keras' checkpointing; save them too,
-        # so a resumed run draws the same dropout masks as an uninterrupted one.
-        # `weights` names every model variable explicitly (Keras 3 layers do not expose
-        # all sub-layers to the checkpoint's object graph; see model/weights.py).
-        self.checkpoint = tf.train.Checkpoint(weights=weights.pretraining_weights(self.model),
-                                              optimizer=self.optimizer,
-                                              dropout_rng=seed_states(self.model))
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(self.write_dir, "checkpoints"),
-            max_to_keep=options.keep_checkpoints)
+        self.checkpoint, self.manager = checkpoints.pretraining_checkpoint(
+            self.model, self.optimizer, self.write_dir, options.keep_checkpoints)
         self._grad_fns, self._loops = {}, {}  # per training phase (two-stage)
         self._sample_batch = None
         self._probe = None
@@ -217,21 +209,15 @@ class Trainer:
         return int(self.optimizer.iterations.numpy())
 
     def restore(self) -> int:
-        latest = self.manager.latest_checkpoint
+        latest = checkpoints.restore_latest(self.checkpoint, self.manager)
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
             print(f"resumed from {latest} at step {self.step}", flush=True)
         return self.step
 
     def init_from(self, path: str) -> None:
-        """Initialises every model weight (not the optimizer) from a checkpoint with
-        pre-training names: a pre-training --model_dir, a .../ckpt-N prefix, or the
-        output of `electra_tf.convert --to=pretraining`."""
-        from electra_tf.interop import ours
-
-        prefix, _ = ours.resolve(path)  # the one place that knows our checkpoint layouts
-        weights.assign(weights.pretraining_weights(self.model), weights.read(prefix),
-                       f"--init_checkpoint={path}")
+        """Initialises every model weight (not the optimizer) from `path`
+        (checkpoints.init_weights)."""
+        checkpoints.init_weights(self.model, path)
 
     def train(self, num_steps: int | None = None) -> dict:
         cfg, opts = self.config, self.options
