@@ -17,6 +17,10 @@ MLM_OBJECTIVES = ("bert", "replace_mlm", "all_tokens_mlm")  # the main model pre
 class ElectraPretrainingModel(keras.Model):
     """Holds every pre-training weight; the objective decides how they are used.
 
+    The generator and the discriminator are ElectraBackbones (backbone.py) built on one
+    ElectraEmbeddings layer; the heads sit beside them. `fast` is passed to every layer
+    (default: the ELECTRA_TF_FAST_LAYERS switch, on).
+
     Default (weight_tying=embeddings, the paper's choice): the two networks share word,
     position and segment embeddings and the embedding LayerNorm; the generator's output
     softmax is the word table plus a bias. Each network has its own embeddings_project
@@ -25,9 +29,10 @@ class ElectraPretrainingModel(keras.Model):
     Variants: weight_tying=none gives the generator its own embeddings; weight_tying=all
     makes the generator the discriminator (same encoder); weight_tying=gdes gives the
     discriminator the word table stop_gradient(E_G) + E_delta (DisentangledEmbeddings).
-    No generator network exists for objective=bert or generator=unigram|uniform. bert / replace_mlm / all_tokens_mlm add an
-    MLM head on the discriminator (tied to the word table); uncorrupted_prob > 0 adds a
-    sentence-level "was this input corrupted" head on [CLS].
+    No generator network exists for objective=bert or generator=unigram|uniform.
+    bert / replace_mlm / all_tokens_mlm add an MLM head on the discriminator (tied to the
+    word table); uncorrupted_prob > 0 adds a sentence-level "was this input corrupted"
+    head on [CLS].
     """
 
     def __init__(self, config: ElectraConfig, fast: bool | None = None, **kwargs):
