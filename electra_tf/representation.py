@@ -46,11 +46,10 @@ def probe_batch(data: str, max_seq_length: int) -> dict[str, np.ndarray]:
     in file order: the same batch at every log step and in every run."""
     import tensorflow as tf
 
-    from electra_tf.data import records
+    from electra_tf.data import input_pipeline, records
 
     files, _ = records.resolve_data_files(data)
-    features = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64)
-                for name in records.FEATURES}
+    features = input_pipeline.feature_spec(max_seq_length)
     ds = tf.data.TFRecordDataset(files).take(PROBE_EXAMPLES).batch(PROBE_EXAMPLES)
     try:
         serialized = next(iter(ds), None)

@@ -1,17 +1,15 @@
 """LeanAttention and TransformerBlock (attention.py, block.py) against Keras' stock
 MultiHeadAttention, the fast block against the plain one and keras-hub's, and the
 masking maths by hand."""
-import copy
 
 import keras
 import keras_hub
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from electra_tf.model.attention import LeanAttention
 from electra_tf.model.block import TransformerBlock
-from tests.test_model import tiny_model
+from tests.test_model import tiny_layers
 
 MASK = np.array([[1] * 10, [1] * 6 + [0] * 4, [1] * 3 + [0] * 7], bool)
 
@@ -172,10 +170,8 @@ def test_bfloat16_masking_stays_exact():
 
 def test_every_attention_in_the_model_is_lean_or_plain_as_built():
     for fast in (True, False):
-        cfg, model = tiny_model(fast=fast)
-        layers = list(model._flatten_layers(include_self=False, recursive=True))
+        n_layers, layers = tiny_layers(fast)
         attention = [la for la in layers if isinstance(la, keras.layers.MultiHeadAttention)]
-        n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
         assert len(attention) == n_layers
         want = LeanAttention if fast else keras.layers.MultiHeadAttention
         assert all(type(la) is want for la in attention)

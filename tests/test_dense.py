@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from electra_tf.model.dense import FastDense, _transposed_copy, matmul
 from electra_tf.model.elementwise import gelu_exact, gelu_plain
-from tests.test_model import tiny_model
+from tests.test_model import tiny_layers
 
 
 def test_transposed_copy_is_the_transpose():
@@ -68,10 +68,8 @@ def test_fast_dense_equals_keras_dense_values_and_gradients():
 
 def test_every_dense_in_the_model_is_fast_or_plain_as_built():
     for fast in (True, False):
-        cfg, model = tiny_model(fast=fast)
-        layers = list(model._flatten_layers(include_self=False, recursive=True))
+        n_layers, layers = tiny_layers(fast)
         dense = [la for la in layers if isinstance(la, keras.layers.Dense)]
-        n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
         # per block 2 (FFN); the discriminator's embedding projection (tiny: 16 -> 32) and
         # head (2); the generator's MLM head dense (its hidden size equals the embedding's)
         assert len(dense) == 2 * n_layers + 4

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from electra_tf.model.elementwise import BitDropout, FastLayerNorm, bias_gelu_erf, gelu_erf
 from electra_tf.model.layers import gelu_exact
-from tests.test_model import tiny_model
+from tests.test_model import tiny_layers
 
 
 def _gelu_by_hand(x):
@@ -184,11 +184,9 @@ def test_fast_layer_norm_other_axes_fall_back_to_keras():
 
 def test_every_dropout_and_layer_norm_in_the_model_is_fast_or_plain_as_built():
     for fast in (True, False):
-        cfg, model = tiny_model(fast=fast)
-        layers = list(model._flatten_layers(include_self=False, recursive=True))
+        n_layers, layers = tiny_layers(fast)
         dropouts = [la for la in layers if isinstance(la, keras.layers.Dropout)]
         norms = [la for la in layers if isinstance(la, keras.layers.LayerNormalization)]
-        n_layers = cfg.num_layers + cfg.generator_sizes()["num_layers"]
         # embeddings + per block (attention probs, attention output, FFN output)
         assert len(dropouts) == 1 + 3 * n_layers
         # embeddings + 2 per block + the generator's MLM head

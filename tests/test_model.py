@@ -18,6 +18,14 @@ def tiny_model(fast=None, **kw):
     return cfg, model
 
 
+def tiny_layers(fast):
+    """(number of encoder blocks in both networks, every sub-layer) of a tiny model built
+    `fast` or plain."""
+    cfg, model = tiny_model(fast=fast)
+    blocks = cfg.num_layers + cfg.generator_sizes()["num_layers"]
+    return blocks, list(model._flatten_layers(include_self=False, recursive=True))
+
+
 def test_sizes_follow_paper_table_6():
     small = get_config("small")
     assert small.generator_sizes() == {"hidden_size": 64, "num_heads": 1,

@@ -32,11 +32,16 @@ def check_records(files: list[str], max_seq_length: int) -> None:
                                     f"--max_seq_length={length} or rebuild the data")
 
 
+def feature_spec(max_seq_length: int) -> dict:
+    """How a pre-training record parses: int64 `records.FEATURES` of `max_seq_length`."""
+    return {name: tf.io.FixedLenFeature([max_seq_length], tf.int64)
+            for name in records.FEATURES}
+
+
 def find_corrupt_file(files: list[str], max_seq_length: int) -> str | None:
     """Reads every record of every file (slow on a large corpus: for error reports and
     --verify); "PATH: record N: what is wrong" for the first bad one, None if all parse."""
-    features = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64)
-                for name in records.FEATURES}
+    features = feature_spec(max_seq_length)
     for path in files:
         index = 0
         try:
@@ -72,8 +77,7 @@ def make_dataset(files: list[str], batch_size: int, max_seq_length: int, seed: i
         ds = ds.shard(num_pipelines, pipeline_id)
     ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
     ds = ds.enumerate()
-    features = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64)
-                for name in records.FEATURES}
+    features = feature_spec(max_seq_length)
 
     def parse(index, serialized):
         parsed = tf.io.parse_example(serialized, features)
