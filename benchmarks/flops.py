@@ -19,14 +19,15 @@ def mlm_head_flops(predictions, hidden, embedding, vocab):
 def train_flops(cfg, batch, seq, objective=None):
     """Training FLOPs of one step of `batch` sequences: ELECTRA (generator + discriminator
     + both heads) or, for objective "bert", the one network and its MLM head."""
-    objective = objective or cfg.objective
-    n, e, v = cfg.num_predictions, cfg.embedding_size, cfg.vocab_size
-    fwd = encoder_flops(seq, cfg.hidden_size, cfg.intermediate_size, cfg.num_layers, e)
+    objective = objective or cfg.pretraining.objective
+    d, n = cfg.encoder, cfg.pretraining.num_predictions
+    e, v = d.embedding_size, d.vocab_size
+    fwd = encoder_flops(seq, d.hidden_size, d.intermediate_size, d.num_layers, e)
     if objective == "bert":
-        fwd += mlm_head_flops(n, cfg.hidden_size, e, v)
+        fwd += mlm_head_flops(n, d.hidden_size, e, v)
     else:
-        g = cfg.generator_sizes()
-        fwd += encoder_flops(seq, g["hidden_size"], g["intermediate_size"], g["num_layers"], e)
-        fwd += mlm_head_flops(n, g["hidden_size"], e, v)
-        fwd += 2 * seq * (cfg.hidden_size * cfg.hidden_size + cfg.hidden_size)  # RTD head
+        g = cfg.generator_encoder()
+        fwd += encoder_flops(seq, g.hidden_size, g.intermediate_size, g.num_layers, e)
+        fwd += mlm_head_flops(n, g.hidden_size, e, v)
+        fwd += 2 * seq * (d.hidden_size * d.hidden_size + d.hidden_size)  # RTD head
     return 3 * fwd * batch

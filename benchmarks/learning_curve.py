@@ -194,7 +194,7 @@ def pretrain(a, curve, name, objective, steps, warmup, train_glob, probe):
     scalars = read_scalars(model_dir)
     cfg = micro_config(objective)
     from flops import train_flops
-    per_step = train_flops(cfg, a.batch_size, cfg.max_seq_length)
+    per_step = train_flops(cfg, a.batch_size, cfg.pretraining.max_seq_length)
     fractions = FRACTIONS if steps > 1 else (1.0,)
     for frac in fractions:
         step = max(1, int(steps * frac))

@@ -68,25 +68,26 @@ def model_garden(cfg, batch, jit_compile=False):
     import tf_keras
     from official.nlp.modeling import models, networks
 
-    g = cfg.generator_sizes()
+    g = cfg.generator_encoder()
     init = tf_keras.initializers.TruncatedNormal(stddev=0.02)
     gen = networks.BertEncoder(
-        cfg.vocab_size, hidden_size=g["hidden_size"], num_layers=g["num_layers"],
-        num_attention_heads=g["num_heads"], inner_dim=g["intermediate_size"],
-        max_sequence_length=512, type_vocab_size=2, embedding_width=cfg.embedding_size,
+        cfg.encoder.vocab_size, hidden_size=g.hidden_size, num_layers=g.num_layers,
+        num_attention_heads=g.num_heads, inner_dim=g.intermediate_size,
+        max_sequence_length=512, type_vocab_size=2, embedding_width=cfg.encoder.embedding_size,
         initializer=init, dict_outputs=True)
+    d = cfg.encoder
     disc = networks.BertEncoder(
-        cfg.vocab_size, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads, inner_dim=cfg.intermediate_size,
-        max_sequence_length=512, type_vocab_size=2, embedding_width=cfg.embedding_size,
+        d.vocab_size, hidden_size=d.hidden_size, num_layers=d.num_layers,
+        num_attention_heads=d.num_heads, inner_dim=d.intermediate_size,
+        max_sequence_length=512, type_vocab_size=2, embedding_width=cfg.encoder.embedding_size,
         initializer=init, dict_outputs=True, embedding_layer=gen.get_embedding_layer())
-    pre = models.ElectraPretrainer(gen, disc, vocab_size=cfg.vocab_size, num_classes=2,
-                                   num_token_predictions=cfg.num_predictions,
+    pre = models.ElectraPretrainer(gen, disc, vocab_size=cfg.encoder.vocab_size, num_classes=2,
+                                   num_token_predictions=cfg.pretraining.num_predictions,
                                    mlm_activation=tf_keras.activations.gelu,
                                    mlm_initializer=init)
     opt = tf_keras.optimizers.Adam(1e-4, epsilon=1e-6, global_clipnorm=1.0)
     rng = np.random.default_rng(0)
-    seq, n = cfg.max_seq_length, cfg.num_predictions
+    seq, n = cfg.pretraining.max_seq_length, cfg.pretraining.num_predictions
     inputs = {
         "input_word_ids": tf.constant(rng.integers(1000, 30000, (batch, seq)), tf.int32),
         "input_mask": tf.ones((batch, seq), tf.int32),

@@ -54,7 +54,7 @@ def _weight_deviation(cfg, values, truth, lrs):
     """Per variable max |diff| / (max |w| + sum_t 3.16 lr_t), as the tests measure it, of
     `values` ({reference parameter name: array}) against the `truth` reference:
     (largest, its variable, median over variables)."""
-    reach = sum(lrs) * (1 - cfg.adam_beta_1) / np.sqrt(1 - cfg.adam_beta_2)
+    reach = sum(lrs) * (1 - cfg.optimizer.adam_beta_1) / np.sqrt(1 - cfg.optimizer.adam_beta_2)
     errs = {k: float(np.max(np.abs(values[k] - v)) / (np.max(np.abs(v)) + reach))
             for k, v in rp.flat(truth.state()).items()}
     worst = max(errs, key=errs.get)
@@ -83,7 +83,7 @@ def trajectory(args, data, tmp):
           f"{'ours-64':>8} {'fp32-64':>8}   {'ours mlm':>9} {'fp64 mlm':>9}   "
           f"{'ours disc':>9} {'fp64 disc':>9}")
     dev_ours, dev_ref, lrs, ranks = [], [], [], []
-    probe = representation.probe_batch(data, cfg.max_seq_length)
+    probe = representation.probe_batch(data, cfg.pretraining.max_seq_length)
     t0 = time.time()
     for i, batch in enumerate(rp.batches(trainer, args.steps)):
         corruption, _, _, _ = ours.corruption(batch)
@@ -199,7 +199,7 @@ def speed(args, tmp):
     values = {n: v.numpy() for n, v in weights.pretraining_weights(model).items()}
     ref = rp.build_reference(cfg, values, attention="sdpa")
     rng = np.random.default_rng(0)
-    n = cfg.num_predictions
+    n = cfg.pretraining.num_predictions
     ids = rng.integers(1000, 30000, (batch, seq))
     positions = np.sort(rng.choice(np.arange(1, seq - 1), (batch, n)), axis=1)
     masked = ids.copy()

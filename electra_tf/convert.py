@@ -79,7 +79,7 @@ def from_google(overrides):
     converted = google_tf1.to_ours(values, config, FLAGS.to, FLAGS.input)
     unused = google_tf1.unused(values, config, FLAGS.to)
     vocab = _vocab(os.path.dirname(FLAGS.input))
-    _check_vocab(vocab, config)
+    _check_vocab(vocab, config.encoder)
     ours.write(FLAGS.output, config, FLAGS.to, converted, vocab, FLAGS.input)
     print(f"imported {len(converted)} weights ({len(ignored)} optimizer/step variables "
           f"ignored{', unused: ' + ', '.join(unused[:8]) if unused else ''})")
@@ -87,6 +87,7 @@ def from_google(overrides):
 
 
 def from_hf(overrides):
+    from electra_tf.configs import ElectraConfig
     from electra_tf.interop import google_names as gn
     from electra_tf.interop import huggingface as hf
     from electra_tf.interop import ours
@@ -94,19 +95,23 @@ def from_hf(overrides):
     if FLAGS.to not in ("pretraining", "discriminator", "generator"):
         raise UsageError("--from=hf converts to --to=pretraining|discriminator|generator")
     hf_cfg, state = hf.read_dir(FLAGS.input)
-    config = hf.config_from_hf(hf_cfg).replace(**overrides)
+    enc = hf.config_from_hf(hf_cfg)
+    config = ElectraConfig(encoder=enc).replace(
+        max_seq_length=min(ElectraConfig().pretraining.max_seq_length,
+                           enc.max_position_embeddings)).replace(**overrides)
     vocab = _vocab(FLAGS.input)
     if FLAGS.to == "pretraining":
         if not FLAGS.generator:
             raise UsageError("--to=pretraining needs --generator=DIR (the ElectraForMaskedLM)")
         gen_cfg, gen_state = hf.read_dir(FLAGS.generator)
         gen = hf.config_from_hf(gen_cfg)
-        if (gen.vocab_size, gen.embedding_size) != (config.vocab_size, config.embedding_size):
+        disc = config.encoder
+        if (gen.vocab_size, gen.embedding_size) != (disc.vocab_size, disc.embedding_size):
             raise UsageError(f"generator {FLAGS.generator} has vocab/embedding "
                              f"{gen.vocab_size}/{gen.embedding_size}, the discriminator "
-                             f"{config.vocab_size}/{config.embedding_size}")
-        config = config.replace(generator_hidden_size=gen.hidden_size / config.hidden_size,
-                                generator_layers=gen.num_layers / config.num_layers).validate()
+                             f"{disc.vocab_size}/{disc.embedding_size}")
+        config = config.replace(generator_hidden_size=gen.hidden_size / disc.hidden_size,
+                                generator_layers=gen.num_layers / disc.num_layers).validate()
         _check_generator_heads(config, gen)
         values, ignored = hf.to_google(state, "electra")
         gvalues, gignored = hf.to_google(gen_state, "generator")
@@ -119,20 +124,18 @@ def from_hf(overrides):
         entries = gn.pretraining_entries(config)
         head = True
         ignored += gignored
-    else:
-        if FLAGS.to == "generator":  # the network's own sizes, as a full-size "generator"
-            config = config.replace(generator_hidden_size=1.0, generator_layers=1.0).validate()
-            _check_generator_heads(config, config.replace())
-            scope, head_key = "generator", "generator_predictions.dense.weight"
-        else:
-            config = config.validate()
-            scope, head_key = "electra", "discriminator_predictions.dense.weight"
+        target_config = config
+    else:  # one network, with its own sizes
+        target_config = config.validate().encoder
+        scope, head_key = (("generator", "generator_predictions.dense.weight")
+                           if FLAGS.to == "generator" else
+                           ("electra", "discriminator_predictions.dense.weight"))
         values, ignored = hf.to_google(state, scope)
         head = head_key in state
-        entries = gn.network_entries(config, FLAGS.to, head=head)
+        entries = gn.network_entries(target_config, FLAGS.to, head=head)
     converted = gn.convert(entries, values, "to_ours", FLAGS.input)
-    _check_vocab(vocab, config)
-    ours.write(FLAGS.output, config, FLAGS.to, converted, vocab, FLAGS.input, head=head)
+    _check_vocab(vocab, config.encoder)
+    ours.write(FLAGS.output, target_config, FLAGS.to, converted, vocab, FLAGS.input, head=head)
     print(f"imported {len(converted)} weights"
           + (f" ({len(ignored)} ignored: {', '.join(ignored[:5])})" if ignored else "")
           + ("" if head else " (no task head in the input: encoder only)"))
@@ -140,13 +143,14 @@ def from_hf(overrides):
 
 
 def _check_generator_heads(config, gen):
-    sizes = config.generator_sizes()
-    if sizes["num_heads"] != gen.num_heads:
+    derived = config.generator_encoder().num_heads
+    if derived != gen.num_heads:
         raise UsageError(f"the generator has {gen.num_heads} attention heads; electra_tf derives "
-                         f"{sizes['num_heads']} (max(1, hidden // 64), as the original)")
+                         f"{derived} (max(1, hidden // 64), as the original)")
 
 
 def from_ours():
+    from electra_tf.configs import network_encoder
     from electra_tf.interop import google_names as gn
     from electra_tf.interop import huggingface as hf
     from electra_tf.interop import ours
@@ -178,6 +182,7 @@ def from_ours():
             print(f"wrote {hf_cfg['architectures'][0]} to {out}")
     else:
         net = ours.network_values(values, kind, "discriminator")
+        config = network_encoder(config, "discriminator")
         if FLAGS.to == "keras_hub":
             if vocab is None:
                 raise UsageError("a keras-hub preset needs the vocabulary: pass --vocab")

@@ -1,7 +1,8 @@
 """Exporting one network of a pre-training model: what fine-tuning and `convert` read.
 
 A directory with `weights` (a TF checkpoint of explicitly named weights, model/weights.py),
-`config.json` (the ElectraConfig plus "network": discriminator | generator) and vocab.txt.
+`config.json` (the network's EncoderConfig plus "network": discriminator | generator) and
+vocab.txt.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shutil
 
 import tensorflow as tf
 
+from electra_tf.configs import network_encoder
 from electra_tf.model import weights
 
 
@@ -30,7 +32,8 @@ def export_network(model, config, which: str, directory: str,
     os.makedirs(directory, exist_ok=True)
     path = weights.write(os.path.join(directory, "weights"), named)
     with open(os.path.join(directory, "config.json"), "w") as f:
-        json.dump(dict(config.to_dict(), network=which), f, indent=2, sort_keys=True)
+        json.dump(dict(network_encoder(config, which).to_dict(), network=which), f, indent=2,
+                  sort_keys=True)
     if vocab_file:
         shutil.copyfile(vocab_file, os.path.join(directory, "vocab.txt"))
     return path

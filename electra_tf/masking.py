@@ -94,19 +94,19 @@ def sample_positions(cand, n, sampling, seeds, log_weight=None):
     return ops.cast(positions, "int32")
 
 
-def span_positions(cand, count, n, config, pos_seeds, len_seeds):
+def span_positions(cand, count, n, task, pos_seeds, len_seeds):
     """SpanBERT-style spans: n distinct random starts, lengths ~ Geometric(p) clipped to
     max_span_length, taken in order until `count` tokens are covered; spans stop at
     non-candidates ([SEP], padding). Returns ([B, n] positions in span order, weights)."""
     length = cand.shape[1]
     starts = sample_positions(cand, n, "without_replacement", pos_seeds)  # [B, n]
     u = random_ops.per_example_uniform(len_seeds, (n,))
-    p = config.span_geometric_p
+    p = task.span_geometric_p
     if p >= 1.0:
         lengths = ops.ones_like(u)
     else:
         lengths = ops.floor(ops.log(1.0 - u) / ops.log(1.0 - p)) + 1.0
-    lengths = ops.cast(ops.minimum(lengths, float(config.max_span_length)), "int32")
+    lengths = ops.cast(ops.minimum(lengths, float(task.max_span_length)), "int32")
     before = ops.cumsum(lengths, axis=1) - lengths
     take = ops.clip(count[:, None] - before, 0, lengths)  # tokens each span contributes
     t = ops.arange(length)[None, None, :]
@@ -131,43 +131,44 @@ def mask_batch(batch, config, special, seed, unigram_log_probs=None) -> MaskedBa
     input_ids = ops.cast(batch["input_ids"], "int32")
     input_mask = ops.cast(batch["input_mask"], "int32")
     index = batch["example_index"]
-    n = config.num_predictions
+    task = config.pretraining
+    n = task.num_predictions
 
     cand = candidates_mask(input_ids, input_mask, special)
     has_cand = ops.cast(ops.any(cand, axis=-1), "float32")
-    count = num_to_predict(input_mask, config.mask_prob, n)
+    count = num_to_predict(input_mask, task.mask_prob, n)
     weights = ops.cast(ops.arange(n)[None, :] < count[:, None], "float32") * has_cand[:, None]
 
     pos_seeds = random_ops.example_seeds(seed, index, random_ops.POSITIONS)
-    if config.masking == "span":
-        positions, weights = span_positions(cand, count, n, config, pos_seeds,
+    if task.masking == "span":
+        positions, weights = span_positions(cand, count, n, task, pos_seeds,
                                             random_ops.example_seeds(seed, index,
                                                                      random_ops.SPAN_LENGTH))
         weights = weights * has_cand[:, None]
     else:
         log_weight = None
-        if config.masking == "strategic":
+        if task.masking == "strategic":
             if unigram_log_probs is None:
                 raise ValueError("masking=strategic needs the data's unigram counts "
                                  "(unigram_counts.json from build_tfrecords)")
             # rarer tokens are chosen more often: weight ~ p(token) ** -alpha
-            log_weight = -config.strategic_alpha * ops.take(unigram_log_probs, input_ids)
-        positions = sample_positions(cand, n, config.mask_sampling, pos_seeds, log_weight)
+            log_weight = -task.strategic_alpha * ops.take(unigram_log_probs, input_ids)
+        positions = sample_positions(cand, n, task.mask_sampling, pos_seeds, log_weight)
     positions = positions * ops.cast(weights, "int32")
     mlm_ids = ops.take_along_axis(input_ids, positions, axis=1) * ops.cast(weights, "int32")
 
     keep_seeds = random_ops.example_seeds(seed, index, random_ops.MASK_OR_KEEP)
     u = random_ops.per_example_uniform(keep_seeds, (n,))
-    to_mask = weights * ops.cast(u < config.mask_token_prob, "float32")
+    to_mask = weights * ops.cast(u < task.mask_token_prob, "float32")
     mask_tokens = ops.full_like(positions, special.mask)
     masked_ids, _ = scatter_tokens(input_ids, positions, mask_tokens, to_mask)
-    if config.mask_random_prob > 0:  # BERT's 10% random tokens (one per distinct position)
+    if task.mask_random_prob > 0:  # BERT's 10% random tokens (one per distinct position)
         to_random = first_occurrence(positions, weights) * ops.cast(
-            (u >= config.mask_token_prob) &
-            (u < config.mask_token_prob + config.mask_random_prob), "float32")
+            (u >= task.mask_token_prob) &
+            (u < task.mask_token_prob + task.mask_random_prob), "float32")
         rand_seeds = random_ops.example_seeds(seed, index, random_ops.RANDOM_TOKEN)
         r = random_ops.per_example_uniform(rand_seeds, (n,))
-        random_ids = ops.cast(ops.floor(r * config.vocab_size), "int32")
+        random_ids = ops.cast(ops.floor(r * config.encoder.vocab_size), "int32")
         masked_ids, _ = scatter_tokens(masked_ids, positions, random_ids, to_random)
     return MaskedBatch(
         input_ids=masked_ids, original_ids=input_ids,

@@ -138,6 +138,7 @@ def clip_by_global_norm(grads, clip_norm):
 
 
 def create_optimizer(config):
+    """The pre-training optimiser for an OptimizerConfig (ElectraConfig.optimizer)."""
     schedule = WarmupLinearDecay(config.learning_rate, config.num_train_steps,
                                  config.num_warmup_steps, config.lr_decay_power)
     optimizer = AdamWeightDecay(schedule, weight_decay_rate=config.weight_decay,

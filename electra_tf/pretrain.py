@@ -87,9 +87,12 @@ def build_config(vocab_size: int):
 
         _, config_path = ours.resolve(FLAGS.init_checkpoint)
         if config_path:
-            arch = ours.load_config(config_path)[0].to_dict()
+            loaded, network = ours.load_config(config_path)
             for field in ARCHITECTURE_FIELDS:
-                overrides.setdefault(field, arch[field])
+                if network is None:  # a pre-training directory: both networks' sizes
+                    overrides.setdefault(field, loaded.get(field))
+                elif hasattr(loaded, field):  # one exported network: its encoder
+                    overrides.setdefault(field, getattr(loaded, field))
     overrides.setdefault("vocab_size", vocab_size)  # the vocab file's, unless overridden
     for flag in ("objective", "masking", "generator", "weight_tying", "training"):
         if getattr(FLAGS, flag) is not None:
@@ -132,22 +135,22 @@ def run() -> None:
                          f"pass --vocab PATH/vocab.txt")
     vocab_tokens = tokenization.load_vocab(vocab)
     config = build_config(len(vocab_tokens))
-    if len(vocab_tokens) != config.vocab_size:
+    if len(vocab_tokens) != config.encoder.vocab_size:
         raise ValueError(f"vocab {vocab} has {len(vocab_tokens)} tokens but the model config "
-                         f"has vocab_size={config.vocab_size}: pass "
+                         f"has vocab_size={config.encoder.vocab_size}: pass "
                          f"--config=vocab_size={len(vocab_tokens)}")
-    records.check_metadata(metadata, FLAGS.data, config.max_seq_length, config.vocab_size,
-                           tokenization.vocab_hash(vocab))
-    input_pipeline.check_records(files, config.max_seq_length)
+    records.check_metadata(metadata, FLAGS.data, config.pretraining.max_seq_length,
+                           config.encoder.vocab_size, tokenization.vocab_hash(vocab))
+    input_pipeline.check_records(files, config.pretraining.max_seq_length)
     if FLAGS.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
-    variant = ", ".join(f"{f}={getattr(config, f)}" for f in
+    variant = ", ".join(f"{f}={config.get(f)}" for f in
                         ("objective", "masking", "generator", "weight_tying", "training")
-                        if getattr(config, f) != getattr(ElectraConfig(), f))
+                        if config.get(f) != ElectraConfig().get(f))
     print(f"{FLAGS.size} model{' (' + variant + ')' if variant else ''}, "
           f"{strategy.num_replicas_in_sync} replica(s), "
-          f"{len(files)} data file(s), {config.num_train_steps} steps of batch "
-          f"{config.train_batch_size}", flush=True)
+          f"{len(files)} data file(s), {config.optimizer.num_train_steps} steps of batch "
+          f"{config.optimizer.train_batch_size}", flush=True)
     options = TrainOptions(model_dir=FLAGS.model_dir, seed=FLAGS.seed,
                            save_every=FLAGS.save_every, keep_checkpoints=FLAGS.keep_checkpoints,
                            log_every=FLAGS.log_every, example_every=FLAGS.example_every,
@@ -155,7 +158,7 @@ def run() -> None:
                            kill_at_step=FLAGS.debug_kill_at_step,
                            probe_data=FLAGS.probe_data)
     counts = None
-    if config.masking == "strategic" or config.generator == "unigram":
+    if config.pretraining.masking == "strategic" or config.pretraining.generator == "unigram":
         counts = records.read_unigram_counts(FLAGS.data)
     trainer = Trainer(config, strategy, files, tokenization.special_ids(vocab_tokens), vocab,
                       options, unigram_counts=counts)

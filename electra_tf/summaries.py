@@ -24,7 +24,7 @@ def log_hparams(writer, config) -> None:
     from tensorboard.plugins.hparams import api as hp
 
     with writer.as_default():
-        hp.hparams({name: getattr(config, name) for name in HPARAMS})
+        hp.hparams({name: config.get(name) for name in HPARAMS})
 
 
 # (metric, label, format) of the progress line, in order; a metric the objective does

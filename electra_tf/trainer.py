@@ -72,21 +72,23 @@ class Trainer:
         # Multi-worker: every worker must write checkpoints; only the chief's count.
         self.write_dir = options.model_dir if self.is_chief else os.path.join(
             options.model_dir, f".worker_{strategy.cluster_resolver.task_id}")
-        batch, k = config.train_batch_size, config.gradient_accumulation_steps
+        batch, k = config.optimizer.train_batch_size, config.optimizer.gradient_accumulation_steps
         if batch % (self.num_replicas * k):
             raise ValueError(f"--batch_size={batch} must be divisible by replicas "
                              f"({self.num_replicas}) x gradient_accumulation_steps ({k})")
         self.per_replica_batch = batch // self.num_replicas
+        self.seq_length = config.pretraining.max_seq_length
         log_probs = None
         if unigram_counts is not None:  # add-one smoothed corpus unigram distribution
-            counts = np.asarray(unigram_counts, np.float64)[:config.vocab_size] + 1.0
-            counts = np.pad(counts, (0, config.vocab_size - len(counts)), constant_values=1.0)
+            vocab_size = config.encoder.vocab_size
+            counts = np.asarray(unigram_counts, np.float64)[:vocab_size] + 1.0
+            counts = np.pad(counts, (0, vocab_size - len(counts)), constant_values=1.0)
             log_probs = np.log(counts / counts.sum()).astype(np.float32)
         self.objective = objectives.get_objective(config, special, log_probs)
         with strategy.scope():
             self.model = ElectraPretrainingModel(config)
             self.model.build()
-            self.optimizer = optimization.create_optimizer(config)
+            self.optimizer = optimization.create_optimizer(config.optimizer)
             self.optimizer.build(self.model.trainable_variables)
         self.iterator = None  # made after restore(): it starts at the restored step
         self.checkpoint, self.manager = checkpoints.pretraining_checkpoint(
@@ -95,13 +97,13 @@ class Trainer:
         self._sample_batch = None
         self._probe = None
         if options.probe_data and self.is_chief:
-            self._probe = representation.probe_batch(options.probe_data, config.max_seq_length)
+            self._probe = representation.probe_batch(options.probe_data, self.seq_length)
 
     # ------------------------------------------------------------------ data
     def _dataset_fn(self, ctx: tf.distribute.InputContext):
         ds = input_pipeline.make_dataset(
-            self.data_files, ctx.get_per_replica_batch_size(self.config.train_batch_size),
-            self.config.max_seq_length, self.options.seed, self.options.shuffle_buffer, ctx)
+            self.data_files, ctx.get_per_replica_batch_size(self.config.optimizer.train_batch_size),
+            self.seq_length, self.options.seed, self.options.shuffle_buffer, ctx)
         batches_per_step = self.num_replicas // ctx.num_input_pipelines
         return ds.skip(self._start_step * batches_per_step)
 
@@ -114,9 +116,9 @@ class Trainer:
     def phase(self, step: int) -> str | None:
         """Two-stage training: "generator" (MLM only) before two_stage_steps, then
         "discriminator" (generator frozen); None otherwise."""
-        if self.config.training != "two_stage":
+        if self.config.pretraining.training != "two_stage":
             return None
-        return "generator" if step < self.config.two_stage_steps else "discriminator"
+        return "generator" if step < self.config.pretraining.two_stage_steps else "discriminator"
 
     def phase_variables(self, phase: str | None) -> list:
         """The variables a phase trains (all, except the other network in two-stage)."""
@@ -164,7 +166,7 @@ class Trainer:
         """(gradients of phase_variables(phase), metric sums incl. "loss") of this replica's
         prepared batch, accumulated over gradient_accumulation_steps micro-batches; the
         loss divides by `dens`, the global batch's denominators. Not summed over replicas."""
-        k = self.config.gradient_accumulation_steps
+        k = self.config.optimizer.gradient_accumulation_steps
         grads, sums = None, None
         for i in range(k):
             micro = _split(prepared, k, i) if k > 1 else prepared
@@ -181,7 +183,7 @@ class Trainer:
                               self.objective.denominators(prepared))
         grads, sums = self.gradients(prepared, dens, phase)
         norm = sum_clip_apply(self.optimizer, grads, self.phase_variables(phase),
-                              self.config.clip_norm)
+                              self.config.optimizer.clip_norm)
         sums["grad_norm"] = norm / self.num_replicas  # summed over replicas below
         return sums
 
@@ -221,7 +223,7 @@ class Trainer:
 
     def train(self, num_steps: int | None = None) -> dict:
         cfg, opts = self.config, self.options
-        total = cfg.num_train_steps if num_steps is None else num_steps
+        total = cfg.optimizer.num_train_steps if num_steps is None else num_steps
         os.makedirs(self.write_dir, exist_ok=True)
         with open(os.path.join(self.write_dir, "config.json"), "w") as f:
             f.write(cfg.to_json())
@@ -246,8 +248,8 @@ class Trainer:
                     n = min(n, opts.example_every - start_step % opts.example_every)
                 phase = self.phase(start_step)
                 if phase == "generator":  # do not run past the two-stage switch
-                    n = min(n, cfg.two_stage_steps - start_step)
-                if phase == "discriminator" and start_step == cfg.two_stage_steps:
+                    n = min(n, cfg.pretraining.two_stage_steps - start_step)
+                if phase == "discriminator" and start_step == cfg.pretraining.two_stage_steps:
                     self._init_discriminator_from_generator()
                 t0 = time.time()
                 try:
@@ -286,7 +288,7 @@ class Trainer:
         """A record that cannot be read or parsed, met mid-run: save a checkpoint at the
         last finished step (the data position is the step) and name the file. Not a data
         problem (no file is bad): the original error."""
-        bad = input_pipeline.find_corrupt_file(self.data_files, self.config.max_seq_length)
+        bad = input_pipeline.find_corrupt_file(self.data_files, self.seq_length)
         if bad is None:
             return error
         self.manager.save(checkpoint_number=self.step)
@@ -313,7 +315,8 @@ class Trainer:
         metrics["loss"] = float(sums["loss"]) / n
         metrics["grad_norm"] = float(sums["grad_norm"]) / n
         metrics["learning_rate"] = learning_rate(self.optimizer)
-        metrics["examples_per_second"] = n * self.config.train_batch_size / max(elapsed, 1e-9)
+        batch = self.config.optimizer.train_batch_size
+        metrics["examples_per_second"] = n * batch / max(elapsed, 1e-9)
         if self._probe is not None:  # the main network's token vectors on held-out text
             p = self._probe
             hidden = self.model.discriminator.encode(p["input_ids"], p["segment_ids"],
@@ -321,7 +324,7 @@ class Trainer:
             metrics.update(representation.measures(np.asarray(hidden), p["input_mask"]))
         summaries.write_scalars(writer, step, metrics)
         if self.options.progress and self.is_chief:
-            print(summaries.progress_line(step, self.config.num_train_steps, metrics),
+            print(summaries.progress_line(step, self.config.optimizer.num_train_steps, metrics),
                   flush=True)
         return metrics
 
@@ -332,7 +335,7 @@ class Trainer:
         from electra_tf.tokenization import load_vocab
 
         if self._sample_batch is None:  # the longest of the stream's first 16 examples
-            ds = input_pipeline.make_dataset(self.data_files, 16, self.config.max_seq_length,
+            ds = input_pipeline.make_dataset(self.data_files, 16, self.seq_length,
                                              self.options.seed, shuffle_buffer=1)
             batch = next(iter(ds))
             i = int(np.argmax(np.sum(batch["input_mask"], axis=1)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from electra_tf.configs import ElectraConfig
+from electra_tf.configs import EncoderConfig, network_encoder
 from electra_tf.interop import ours
 from electra_tf.model import weights
 from electra_tf.model.backbone import ElectraBackbone
@@ -31,18 +31,18 @@ class FinetuneModel(keras.Model):
         return self.head(hidden, inputs, training=training)
 
 
-def classification_model(config: ElectraConfig, num_outputs: int) -> FinetuneModel:
+def classification_model(config: EncoderConfig, num_outputs: int) -> FinetuneModel:
     """A classifier (num_outputs classes) or regressor (1 output) on [CLS]."""
-    model = FinetuneModel(ElectraBackbone.from_electra_config(config, name="encoder"),
+    model = FinetuneModel(ElectraBackbone.from_encoder_config(config, name="encoder"),
                           ClassificationHead(num_outputs, config.hidden_dropout,
                                              name="classifier"))
     model.build()
     return model
 
 
-def squad_model(config: ElectraConfig, v2: bool, beam_size: int = 20) -> FinetuneModel:
+def squad_model(config: EncoderConfig, v2: bool, beam_size: int = 20) -> FinetuneModel:
     """Start/end span prediction (and, for SQuAD 2.0, answerability)."""
-    model = FinetuneModel(ElectraBackbone.from_electra_config(config, name="encoder"),
+    model = FinetuneModel(ElectraBackbone.from_encoder_config(config, name="encoder"),
                           SquadHead(beam_size, answerable=v2, name="squad"))
     model.build()
     return model
@@ -53,7 +53,17 @@ def squad_model(config: ElectraConfig, v2: bool, beam_size: int = 20) -> Finetun
 # --model_dir or ckpt prefix, or `electra_tf.convert` output (Google / Hugging Face imports).
 CheckpointError = ours.CheckpointError
 resolve_checkpoint = ours.resolve
-load_config = ours.load_config
+
+
+def load_config(config_path: str) -> EncoderConfig:
+    """The discriminator's EncoderConfig from any of our config.json files (a pre-training
+    directory's or an exported discriminator's)."""
+    config, network = ours.load_config(config_path)
+    if network == "generator":
+        raise CheckpointError(f"{config_path} describes a generator; fine-tuning starts "
+                              f"from the discriminator (its export or the pre-training "
+                              f"--model_dir)")
+    return network_encoder(config, "discriminator")
 
 
 def read_pretrained(path: str) -> dict:

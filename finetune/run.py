@@ -86,15 +86,17 @@ def _model_config(vocab_tokens: int | None):
     if FLAGS.init_checkpoint:
         _, config_path = resolve_checkpoint(FLAGS.init_checkpoint)
         if config_path:
-            config, source = load_config(config_path)[0], config_path
+            config, source = load_config(config_path), config_path
     if config is None:
         if not FLAGS.size:
             raise UsageError("pass --size (small|base|large|tiny): there is no checkpoint "
                              "config.json to take the model sizes from")
-        config = get_config(FLAGS.size, **({"vocab_size": vocab_tokens} if vocab_tokens else {}))
+        config = get_config(FLAGS.size).encoder
+        if vocab_tokens:
+            config = config.replace(vocab_size=vocab_tokens)
         source = f"--size={FLAGS.size}"
     elif FLAGS.size:
-        want = get_config(FLAGS.size)
+        want = get_config(FLAGS.size).encoder
         if (want.hidden_size, want.num_layers) != (config.hidden_size, config.num_layers):
             raise UsageError(f"--size={FLAGS.size} does not match the checkpoint ({source}: "
                              f"hidden {config.hidden_size}, {config.num_layers} layers); "
@@ -233,7 +235,6 @@ def run() -> None:
     if max_len > config.max_position_embeddings:
         raise UsageError(f"--max_seq_length={max_len} exceeds the model's "
                          f"max_position_embeddings={config.max_position_embeddings}")
-    config = config.replace(max_seq_length=max_len)
     if len(vocab) != config.vocab_size:
         raise UsageError(f"vocab {vocab_path} has {len(vocab)} tokens but the model "
                          f"({source}) has vocab_size={config.vocab_size}: use the "

@@ -45,13 +45,14 @@ def to_reference(config, named: dict[str, np.ndarray]) -> dict[str, dict[str, np
     """Our pre-training weights (or their gradients) by our names -> the reference's
     {network: {Hugging Face key: array}}, through electra_tf's converter."""
     out = {}
-    whiches = ["discriminator"] + (["generator"] if config.uses_generator_network else [])
+    gen = config.pretraining.uses_generator_network
+    whiches = ["discriminator"] + (["generator"] if gen else [])
     for which in whiches:
         net = ours.network_values(named, "pretraining", which)
         google = gn.convert(gn.network_entries(config, which), net, "to_theirs", which)
         out[which] = hf.from_google(google, "electra" if which == "discriminator"
                                     else "generator", "electra.")
-    if config.objective in MLM_OBJECTIVES:  # the main network's MLM head
+    if config.pretraining.objective in MLM_OBJECTIVES:  # the main network's MLM head
         google = gn.convert(gn.generator_head_entries("discriminator_mlm_predictions"), named,
                             "to_theirs", "discriminator_mlm_predictions")
         out["discriminator_mlm"] = hf.from_google(google, "generator", "electra.")
@@ -59,22 +60,24 @@ def to_reference(config, named: dict[str, np.ndarray]) -> dict[str, dict[str, np
 
 
 def reference_hparams(config) -> Hparams:
-    return Hparams(objective=config.objective, weight_tying=config.weight_tying,
-                   gen_weight=config.gen_weight, disc_weight=config.disc_weight,
-                   learning_rate=config.learning_rate, num_train_steps=config.num_train_steps,
-                   num_warmup_steps=config.num_warmup_steps, weight_decay=config.weight_decay,
-                   beta_1=config.adam_beta_1, beta_2=config.adam_beta_2,
-                   epsilon=config.adam_epsilon, clip_norm=config.clip_norm)
+    p, o = config.pretraining, config.optimizer
+    return Hparams(objective=p.objective, weight_tying=p.weight_tying,
+                   gen_weight=p.gen_weight, disc_weight=p.disc_weight,
+                   learning_rate=o.learning_rate, num_train_steps=o.num_train_steps,
+                   num_warmup_steps=o.num_warmup_steps, weight_decay=o.weight_decay,
+                   beta_1=o.adam_beta_1, beta_2=o.adam_beta_2,
+                   epsilon=o.adam_epsilon, clip_norm=o.clip_norm)
 
 
 def build_reference(config, named_values: dict[str, np.ndarray],
                     attention: str = "eager", dtype=None) -> ReferencePretrainer:
     import torch
 
-    gen_cfg = hf.hf_config(config, "generator") if config.uses_generator_network else None
+    gen_cfg = (hf.hf_config(config, "generator")
+               if config.pretraining.uses_generator_network else None)
     return ReferencePretrainer(reference_hparams(config), hf.hf_config(config, "discriminator"),
                                gen_cfg, to_reference(config, named_values),
-                               dropout=config.hidden_dropout, attention=attention,
+                               dropout=config.encoder.hidden_dropout, attention=attention,
                                dtype=dtype or torch.float32)
 
 
@@ -97,7 +100,7 @@ class OurStep:
         t = self.trainer
         prepared = t.objective.prepare(batch, t.options.seed)
         out = dict(vars(prepared), dens=t.objective.denominators(prepared))
-        if self.config.objective != "bert":
+        if self.config.pretraining.objective != "bert":
             c = t.objective.corrupt(t.model, prepared, t.options.seed, training=True)
             out.update(sampled=c["sampled"], fake_ids=c["fake_ids"])
         return out
@@ -144,8 +147,8 @@ def batches(trainer, count: int):
     from electra_tf.data import input_pipeline
 
     cfg = trainer.config
-    ds = input_pipeline.make_dataset(trainer.data_files, cfg.train_batch_size,
-                                     cfg.max_seq_length, trainer.options.seed,
+    ds = input_pipeline.make_dataset(trainer.data_files, cfg.optimizer.train_batch_size,
+                                     cfg.pretraining.max_seq_length, trainer.options.seed,
                                      trainer.options.shuffle_buffer)
     return list(ds.take(count))
 

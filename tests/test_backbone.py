@@ -62,9 +62,8 @@ def test_legacy_pretraining_checkpoint_resumes_exactly(legacy, tmp_path):
 def test_legacy_export_loads_for_finetuning(legacy):
     from finetune.model import classification_model, load_config, load_pretrained
 
-    config, network = load_config(os.path.join(LEGACY, "discriminator", "config.json"))
-    assert network == "discriminator"
-    model = classification_model(config, 2)
+    model = classification_model(load_config(os.path.join(LEGACY, "discriminator",
+                                                          "config.json")), 2)
     load_pretrained(model, os.path.join(LEGACY, "discriminator"))
     e = legacy
     hidden = model.backbone.encode(e["input_ids"], e["segment_ids"], e["input_mask"],
@@ -164,8 +163,7 @@ def test_preset_export_of_a_discriminator_round_trips_exactly(trained_pretrainer
                  f"--output={out}"])
     assert r.returncode == 0, r.stderr[-2000:]
     restored = ElectraBackbone.from_preset(out)
-    config, _ = load_config(os.path.join(export, "config.json"))
-    ft = classification_model(config, 2)
+    ft = classification_model(load_config(os.path.join(export, "config.json")), 2)
     load_pretrained(ft, export)
     x = batch(2)
     np.testing.assert_array_equal(

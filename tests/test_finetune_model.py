@@ -17,7 +17,7 @@ def short(var):
 
 
 def tiny(**kw):
-    return get_config("tiny", vocab_size=112, max_seq_length=16, **kw)
+    return get_config("tiny", vocab_size=112, max_seq_length=16, **kw).encoder
 
 
 def inputs(batch=3, length=16, seed=0, vocab=112):
@@ -134,7 +134,7 @@ def test_squad_loss_matches_hand_formula():
 def test_loaded_encoder_equals_pretrained_discriminator(trained_pretrainer, which):
     trainer, model_dir = trained_pretrainer
     path = f"{model_dir}/discriminator" if which == "export" else model_dir
-    config = trainer.config.replace(max_seq_length=16)
+    config = trainer.config.encoder
     model = classification_model(config, 2)
     load_pretrained(model, path)
     x = inputs(vocab=config.vocab_size)
@@ -150,7 +150,7 @@ def test_loaded_encoder_equals_pretrained_discriminator(trained_pretrainer, whic
 
 def test_size_mismatch_names_the_weights(trained_pretrainer):
     _, model_dir = trained_pretrainer
-    wrong = get_config("tiny", vocab_size=112, hidden_size=48, max_seq_length=16)
+    wrong = get_config("tiny", vocab_size=112, hidden_size=48, max_seq_length=16).encoder
     with pytest.raises(CheckpointError, match=r"shape mismatch: .*embeddings_project/kernel: "
                        r"model \(16, 48\), checkpoint \(16, 32\)"):
         load_pretrained(classification_model(wrong, 2), f"{model_dir}/discriminator")

@@ -108,7 +108,7 @@ def test_hf_import_equals_reference_logits(hf_models, imported):
     valid = mask.astype(bool)
     np.testing.assert_allclose(d[valid], ref_d[valid], atol=1e-4, rtol=1e-4)
     np.testing.assert_allclose(g, ref_g, atol=1e-4, rtol=1e-4)
-    assert model.config.embedding_size == 16 and model.config.hidden_size == 32
+    assert model.config.encoder.embedding_size == 16 and model.config.encoder.hidden_size == 32
     assert model.discriminator.embeddings_projection is not None  # embedding != hidden
 
 
@@ -228,7 +228,7 @@ def test_bert_encoder_matches_bertmodel(tmp_path):
                 f"--output={tmp_path / 'ours'}")
     assert "encoder only" in r.stdout and "pooler" in r.stdout
     config, kind, values = ours.read(str(tmp_path / "ours"))
-    assert config.embedding_size == config.hidden_size == 32
+    assert config.embedding_size == config.hidden_size == 32  # the network's EncoderConfig
     named, (emb, enc, _) = ours.network_variables(config, "discriminator", head=False)
     weights.assign(named, values, "bert")
     ids, mask, seg, _ = batch(3)
@@ -290,7 +290,7 @@ def test_continued_pretraining_from_import(imported, tiny_data, tmp_path):
     assert f"initialised weights from {imported}" in r.stdout
     _, _, start = ours.read(imported)
     config, _, after = ours.read(md)
-    assert config.hidden_size == 32  # the imported architecture, not --size=tiny's
+    assert config.encoder.hidden_size == 32  # the imported architecture, not --size=tiny's
     # two steps at lr ~1e-6 stay next to the imported weights (a fresh init would not)
     for name in ("discriminator/layer_1/feedforward_output_dense/kernel",
                  "embeddings/word_embeddings/embeddings"):

@@ -27,7 +27,7 @@ def make_batch(b=64, length=64, seed=0):
 def test_masking_rules_and_statistics(sampling):
     cfg = get_config("tiny", max_seq_length=64, mask_sampling=sampling)
     batch = make_batch()
-    n_slots = cfg.num_predictions
+    n_slots = cfg.pretraining.num_predictions
     assert n_slots == int((0.15 + 0.005) * 64)
     orig_ids, n_mask, n_kept, n_selected = batch["input_ids"], 0, 0, 0
     for rep in range(8):
@@ -35,7 +35,7 @@ def test_masking_rules_and_statistics(sampling):
         m = masking.mask_batch(batch, cfg, SPECIAL, seed=1)
         pos, w = np.asarray(m.positions), np.asarray(m.mlm_weights)
         new = np.asarray(m.input_ids)
-        counts = np.round(batch["input_mask"].sum(1) * cfg.mask_prob).astype(int)
+        counts = np.round(batch["input_mask"].sum(1) * cfg.pretraining.mask_prob).astype(int)
         assert (w.sum(1) == np.clip(counts, 1, n_slots)).all()       # num_to_predict
         for i in range(64):
             used = pos[i, w[i] > 0]

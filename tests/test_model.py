@@ -22,20 +22,22 @@ def tiny_layers(fast):
     """(number of encoder blocks in both networks, every sub-layer) of a tiny model built
     `fast` or plain."""
     cfg, model = tiny_model(fast=fast)
-    blocks = cfg.num_layers + cfg.generator_sizes()["num_layers"]
+    blocks = cfg.encoder.num_layers + cfg.generator_encoder().num_layers
     return blocks, list(model._flatten_layers(include_self=False, recursive=True))
 
 
 def test_sizes_follow_paper_table_6():
     small = get_config("small")
-    assert small.generator_sizes() == {"hidden_size": 64, "num_heads": 1,
-                                       "intermediate_size": 256, "num_layers": 12}
-    assert small.num_predictions == 19
+    g = small.generator_encoder()
+    assert (g.hidden_size, g.num_heads, g.intermediate_size, g.num_layers) == (64, 1, 256, 12)
+    assert (g.vocab_size, g.embedding_size) == (30522, 128)  # shared with the discriminator
+    assert small.pretraining.num_predictions == 19
     base = get_config("base")
-    assert base.generator_sizes()["hidden_size"] == 256
+    assert base.generator_encoder().hidden_size == 256
     large = get_config("large")
-    assert (large.mask_prob, large.num_layers, large.hidden_size) == (0.25, 24, 1024)
-    assert large.generator_sizes()["num_heads"] == 4
+    assert (large.pretraining.mask_prob, large.encoder.num_layers,
+            large.encoder.hidden_size) == (0.25, 24, 1024)
+    assert large.generator_encoder().num_heads == 4
 
 
 def test_embeddings_are_shared_variables():

@@ -78,6 +78,6 @@ def test_clip_by_global_norm():
 def test_create_optimizer_follows_the_fused_adam_config():
     from electra_tf.configs import get_config, parse_overrides
 
-    assert optimization.create_optimizer(get_config("tiny")).fused is True
+    assert optimization.create_optimizer(get_config("tiny").optimizer).fused is True
     off = parse_overrides(["fused_adam=false"])
-    assert optimization.create_optimizer(get_config("tiny", **off)).fused is False
+    assert optimization.create_optimizer(get_config("tiny", **off).optimizer).fused is False

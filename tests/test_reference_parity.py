@@ -119,7 +119,7 @@ def weight_scale(run, steps):
     this is ~max |w|; for one that started at zero it is the size its updates could have
     reached, not its own noise-sized value."""
     cfg = run["config"]
-    reach = (1 - cfg.adam_beta_1) / np.sqrt(1 - cfg.adam_beta_2) * sum(run["lrs"][:steps])
+    reach = (1 - cfg.optimizer.adam_beta_1) / np.sqrt(1 - cfg.optimizer.adam_beta_2) * sum(run["lrs"][:steps])
     return lambda name, value: float(np.max(np.abs(value))) + reach
 
 
@@ -149,7 +149,7 @@ def test_every_gradient_matches(run):
 def test_weights_after_first_update_and_20_steps(run):
     cfg = run["config"]
     assert run["lrs"][0] == 0.0 and run["lrs"][1] > 0 and run["lrs"][-1] < max(run["lrs"])
-    assert max(run["norms"]) > cfg.clip_norm  # clipping was active
+    assert max(run["norms"]) > cfg.optimizer.clip_norm  # clipping was active
     for steps in (2, STEPS):  # after the first update (lr > 0), and at the end
         ours, ref = run[f"weights_{steps}"]
         err, name = _worst(ours, ref, weight_scale(run, steps))

@@ -165,8 +165,8 @@ def test_weight_tying_none_embeddings_all():
 
 def test_generator_size_and_depth():
     cfg = tiny(generator_hidden_size=0.5, generator_layers=0.5)
-    assert cfg.generator_sizes() == {"hidden_size": 16, "num_heads": 1,
-                                     "intermediate_size": 64, "num_layers": 1}
+    g = cfg.generator_encoder()
+    assert (g.hidden_size, g.num_heads, g.intermediate_size, g.num_layers) == (16, 1, 64, 1)
     _, model = build(generator_hidden_size=0.5, generator_layers=0.5)
     assert len(model.generator.transformer_layers) == 1 and len(model.discriminator.transformer_layers) == 2
 
@@ -242,10 +242,10 @@ def test_span_masking_selects_contiguous_spans():
                 runs.append(run)
                 run = 1
         runs.append(run)
-        budget = max(1, min(cfg.num_predictions, round(batch["input_mask"][i].sum() * 0.15)))
+        budget = max(1, min(cfg.pretraining.num_predictions, round(batch["input_mask"][i].sum() * 0.15)))
         assert len(sel) <= budget
     assert np.mean(runs) > 2.0  # geometric(0.2) spans, vs ~1.1 for random positions
-    assert n_sel > 0.8 * sum(max(1, min(cfg.num_predictions,
+    assert n_sel > 0.8 * sum(max(1, min(cfg.pretraining.num_predictions,
                                         round(r.sum() * 0.15))) for r in batch["input_mask"])
 
 
@@ -264,7 +264,7 @@ def test_sentence_contrastive_leaves_some_inputs_intact():
 
 def test_mask_rate_25_percent():
     cfg = tiny(mask_prob=0.25)
-    assert cfg.num_predictions == int((0.25 + 0.005) * 64)
+    assert cfg.pretraining.num_predictions == int((0.25 + 0.005) * 64)
 
 
 # ------------------------------------------------------------------ two-stage training
@@ -375,5 +375,5 @@ def test_variant_flags_end_to_end(tiny_data, tmp_path, flags, expect_generator):
     from finetune.model import classification_model, load_pretrained
     from electra_tf.interop import ours
     config, _, _ = ours.read(os.path.join(md, "discriminator"))
-    load_pretrained(classification_model(config.replace(max_seq_length=32), 2),
+    load_pretrained(classification_model(config, 2),
                     os.path.join(md, "discriminator"))

@@ -21,6 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from electra_tf.configs import network_encoder
+
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
@@ -101,28 +103,23 @@ def generator_head_entries(ours: str = "generator_predictions"):
 
 
 def pretraining_entries(config) -> list[Entry]:
-    """Every weight of our pre-training model <-> the original's names."""
-    gen = config.generator_sizes()
+    """Every weight of our pre-training model (an ElectraConfig) <-> the original's names."""
+    disc, gen = config.encoder, config.generator_encoder()
     return (embeddings_entries()
-            + encoder_entries("discriminator", "electra", config.num_layers, config.num_heads,
-                              config.hidden_size != config.embedding_size)
-            + encoder_entries("generator", "generator", gen["num_layers"], gen["num_heads"],
-                              gen["hidden_size"] != config.embedding_size)
+            + encoder_entries("discriminator", "electra", disc.num_layers, disc.num_heads,
+                              disc.hidden_size != disc.embedding_size)
+            + encoder_entries("generator", "generator", gen.num_layers, gen.num_heads,
+                              gen.hidden_size != gen.embedding_size)
             + discriminator_head_entries() + generator_head_entries())
 
 
 def network_entries(config, which: str, head: bool = True) -> list[Entry]:
-    """One exported network (embeddings/*, encoder/*, head/*) <-> the original's names."""
-    if which == "discriminator":
-        sizes = dict(num_layers=config.num_layers, num_heads=config.num_heads,
-                     hidden_size=config.hidden_size)
-        scope = "electra"
-    else:
-        sizes = config.generator_sizes()
-        scope = "generator"
+    """One exported network (embeddings/*, encoder/*, head/*) <-> the original's names;
+    `config`: an ElectraConfig or the network's EncoderConfig."""
+    enc = network_encoder(config, which)
+    scope = "electra" if which == "discriminator" else "generator"
     entries = embeddings_entries() + encoder_entries(
-        "encoder", scope, sizes["num_layers"], sizes["num_heads"],
-        sizes["hidden_size"] != config.embedding_size)
+        "encoder", scope, enc.num_layers, enc.num_heads, enc.hidden_size != enc.embedding_size)
     if head:
         entries += (discriminator_head_entries("head") if which == "discriminator"
                     else generator_head_entries("head"))

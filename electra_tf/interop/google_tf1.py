@@ -48,9 +48,9 @@ def infer_config(values: dict[str, np.ndarray], base: ElectraConfig) -> ElectraC
     fields = dict(vocab_size=int(vocab), embedding_size=int(emb),
                   max_position_embeddings=int(positions), type_vocab_size=int(types),
                   hidden_size=int(hidden), intermediate_size=int(inter), num_layers=layers,
-                  max_seq_length=min(base.max_seq_length, int(positions)))
-    if base.hidden_size == hidden and base.num_layers == layers:
-        fields["num_heads"] = base.num_heads
+                  max_seq_length=min(base.pretraining.max_seq_length, int(positions)))
+    if base.encoder.hidden_size == hidden and base.encoder.num_layers == layers:
+        fields["num_heads"] = base.encoder.num_heads
     else:
         fields["num_heads"] = max(1, int(hidden) // 64)
     gen_layers = gn.count_layers(values, "generator")
@@ -60,8 +60,8 @@ def infer_config(values: dict[str, np.ndarray], base: ElectraConfig) -> ElectraC
         fields["generator_layers"] = gen_layers / layers
     config = base.replace(**fields)
     if gen_layers:
-        sizes = config.generator_sizes()
-        if (sizes["hidden_size"], sizes["num_layers"]) != (gen_hidden, gen_layers):
+        g = config.generator_encoder()
+        if (g.hidden_size, g.num_layers) != (gen_hidden, gen_layers):
             raise CheckpointImportError(f"generator of {gen_layers} layers x {gen_hidden} cannot be "
                                f"expressed as fractions of the discriminator's")
     return config

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from electra_tf.configs import ElectraConfig
+from electra_tf.configs import EncoderConfig, network_encoder
 
 
 class HFError(ValueError):
@@ -71,8 +71,8 @@ def write_dir(path: str, hf_config: dict, state: dict[str, np.ndarray],
 
 
 # ------------------------------------------------------------------ configs
-def config_from_hf(hf: dict, base: ElectraConfig | None = None) -> ElectraConfig:
-    """Our config (encoder sizes) from a Hugging Face ELECTRA or BERT config."""
+def config_from_hf(hf: dict) -> EncoderConfig:
+    """Our EncoderConfig from a Hugging Face ELECTRA or BERT config."""
     model_type = hf.get("model_type")
     if model_type not in ("electra", "bert"):
         raise HFError(f"model_type {model_type!r}: only ELECTRA and BERT encoders are supported")
@@ -93,32 +93,24 @@ def config_from_hf(hf: dict, base: ElectraConfig | None = None) -> ElectraConfig
                   type_vocab_size=hf.get("type_vocab_size", 2),
                   initializer_range=hf.get("initializer_range", 0.02),
                   layer_norm_epsilon=hf.get("layer_norm_eps", 1e-12))
-    base = base or ElectraConfig()
-    fields["max_seq_length"] = min(base.max_seq_length, fields["max_position_embeddings"])
-    return base.replace(**fields)
+    return EncoderConfig(**fields)
 
 
-def hf_config(config: ElectraConfig, which: str) -> dict:
-    """A Hugging Face ElectraConfig dict for our discriminator or generator."""
-    if which == "discriminator":
-        hidden, layers, heads, inter = (config.hidden_size, config.num_layers, config.num_heads,
-                                        config.intermediate_size)
-        arch = "ElectraForPreTraining"
-    else:
-        g = config.generator_sizes()
-        hidden, layers, heads, inter = (g["hidden_size"], g["num_layers"], g["num_heads"],
-                                        g["intermediate_size"])
-        arch = "ElectraForMaskedLM"
-    return {"architectures": [arch], "model_type": "electra", "vocab_size": config.vocab_size,
-            "embedding_size": config.embedding_size, "hidden_size": hidden,
-            "num_hidden_layers": layers, "num_attention_heads": heads,
-            "intermediate_size": inter, "hidden_act": "gelu",
-            "hidden_dropout_prob": config.hidden_dropout,
-            "attention_probs_dropout_prob": config.attention_dropout,
-            "max_position_embeddings": config.max_position_embeddings,
-            "type_vocab_size": config.type_vocab_size,
-            "initializer_range": config.initializer_range,
-            "layer_norm_eps": config.layer_norm_epsilon, "pad_token_id": 0,
+def hf_config(config, which: str) -> dict:
+    """A Hugging Face ElectraConfig dict for our discriminator or generator (`config`: an
+    ElectraConfig, or that network's EncoderConfig)."""
+    e = network_encoder(config, which)
+    arch = "ElectraForPreTraining" if which == "discriminator" else "ElectraForMaskedLM"
+    return {"architectures": [arch], "model_type": "electra", "vocab_size": e.vocab_size,
+            "embedding_size": e.embedding_size, "hidden_size": e.hidden_size,
+            "num_hidden_layers": e.num_layers, "num_attention_heads": e.num_heads,
+            "intermediate_size": e.intermediate_size, "hidden_act": "gelu",
+            "hidden_dropout_prob": e.hidden_dropout,
+            "attention_probs_dropout_prob": e.attention_dropout,
+            "max_position_embeddings": e.max_position_embeddings,
+            "type_vocab_size": e.type_vocab_size,
+            "initializer_range": e.initializer_range,
+            "layer_norm_eps": e.layer_norm_epsilon, "pad_token_id": 0,
             "position_embedding_type": "absolute", "summary_type": "first",
             "tie_word_embeddings": True}
 

@@ -63,7 +63,7 @@ def export_ours(config, values: dict[str, np.ndarray], vocab_file: str | None,
     from electra_tf.model import weights
     from electra_tf.model.backbone import ElectraBackbone
 
-    backbone = ElectraBackbone.from_electra_config(config, name="encoder")
+    backbone = ElectraBackbone.from_encoder_config(config, name="encoder")
     weights.assign(weights.network_weights(backbone.embeddings, backbone), values,
                    "preset export")
     backbone.save_to_preset(output_dir)

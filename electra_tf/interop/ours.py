@@ -5,17 +5,20 @@ weight's name and shape on the way.
   --model_dir (checkpoints/ckpt-N) or a directory with weights.* + config.json
   (`electra_tf.convert --to=pretraining`);
 * one network (embeddings/*, encoder/*, head/*): <model_dir>/discriminator|generator or
-  `electra_tf.convert --to=discriminator|generator`; config.json has "network".
+  `electra_tf.convert --to=discriminator|generator`; config.json is that network's
+  EncoderConfig plus "network". (Before the config split it held the whole flat
+  ElectraConfig plus "network"; those still load.)
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 
 import numpy as np
 
-from electra_tf.configs import ConfigError, ElectraConfig
+from electra_tf.configs import ConfigError, ElectraConfig, EncoderConfig, network_encoder
 from electra_tf.model import weights
 
 
@@ -50,23 +53,36 @@ def _maybe(directory, name):
     return p if os.path.isfile(p) else None
 
 
-def load_config(config_path: str) -> tuple[ElectraConfig, str | None]:
-    """(config, network name or None) from a config.json written by electra_tf."""
+def load_config(config_path: str) -> tuple[ElectraConfig | EncoderConfig, str | None]:
+    """(config, network) from a config.json written by electra_tf: a pre-training
+    directory's ElectraConfig and None, or an exported network's own EncoderConfig and
+    "discriminator" | "generator"."""
     try:
         with open(config_path) as f:
             d = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot read the checkpoint's config {config_path}: {e}") \
             from None
     network = d.pop("network", None)
     try:
-        return ElectraConfig.from_dict(d), network
+        if network is None:
+            return ElectraConfig.from_dict(d).validate(), None
+        if network not in ("discriminator", "generator"):
+            raise ConfigError(f"network={network!r}: discriminator or generator")
+        encoder_fields = {f.name for f in dataclasses.fields(EncoderConfig)}
+        if set(d) <= encoder_fields:
+            return EncoderConfig.from_dict(d).validate(), network
+        # written before the config split: the whole (flat) ElectraConfig
+        return network_encoder(ElectraConfig.from_dict(d), network).validate(), network
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{config_path}: {e}") from None
 
 
-def read(path: str) -> tuple[ElectraConfig, str, dict[str, np.ndarray]]:
-    """(config, kind, values); kind is "pretraining", "discriminator" or "generator"."""
+def read(path: str) -> tuple[ElectraConfig | EncoderConfig, str, dict[str, np.ndarray]]:
+    """(config, kind, values); kind is "pretraining" (config: ElectraConfig),
+    "discriminator" or "generator" (config: that network's EncoderConfig)."""
     prefix, config_path = resolve(path)
     if config_path is None:
         raise CheckpointError(f"{path} has no config.json next to it: cannot tell the sizes")
@@ -81,28 +97,28 @@ def read(path: str) -> tuple[ElectraConfig, str, dict[str, np.ndarray]]:
 
 
 # ------------------------------------------------------------------ building + writing
-def build_network(config: ElectraConfig, which: str, head: bool = True):
-    """(embeddings, backbone, head or None) of one network, built."""
+def build_network(config: EncoderConfig, which: str, head: bool = True):
+    """(embeddings, backbone, head or None) of one network, built; `config` is that
+    network's EncoderConfig (configs.network_encoder)."""
     from electra_tf.model.backbone import ElectraBackbone
     from electra_tf.model.layers import DiscriminatorHead, generator_head
 
-    backbone = ElectraBackbone.from_electra_config(config, which, name="encoder")
+    backbone = ElectraBackbone.from_encoder_config(config, name="encoder")
     emb = backbone.embeddings
     h = None
     if head:
-        shape = (None, config.max_seq_length)
         if which == "discriminator":
             h = DiscriminatorHead(config.hidden_size, config.initializer_range,
                                   name="discriminator_predictions")
-            h.build(shape + (config.hidden_size,))
+            h.build((None, None, config.hidden_size))
         else:
             h = generator_head(config, emb)
-            h.build(shape + (backbone.hidden_dim,), (None, None))
+            h.build((None, None, config.hidden_size), (None, None))
     return emb, backbone, h
 
 
 def network_variables(config, which, head=True):
-    emb, enc, h = build_network(config, which, head)
+    emb, enc, h = build_network(network_encoder(config, which), which, head)
     return weights.network_weights(emb, enc, h), (emb, enc, h)
 
 
@@ -114,10 +130,12 @@ def pretraining_variables(config):
     return weights.pretraining_weights(model), model
 
 
-def write(output_dir: str, config: ElectraConfig, kind: str, values: dict[str, np.ndarray],
-          vocab_file: str | None, source: str, head: bool = True) -> str:
+def write(output_dir: str, config: ElectraConfig | EncoderConfig, kind: str,
+          values: dict[str, np.ndarray], vocab_file: str | None, source: str,
+          head: bool = True) -> str:
     """Builds the model for `kind`, assigns `values` (every weight must be there with its
-    shape) and writes weights + config.json (+ vocab.txt) to output_dir."""
+    shape) and writes weights + config.json (+ vocab.txt) to output_dir. `config`: an
+    ElectraConfig, or for one network also that network's EncoderConfig."""
     if kind == "pretraining":
         named, _ = pretraining_variables(config)
     else:
@@ -128,9 +146,10 @@ def write(output_dir: str, config: ElectraConfig, kind: str, values: dict[str, n
         raise CheckpointError(str(e)) from None
     os.makedirs(output_dir, exist_ok=True)
     prefix = weights.write(os.path.join(output_dir, "weights"), named)
-    d = config.to_dict()
-    if kind != "pretraining":
-        d["network"] = kind
+    if kind == "pretraining":
+        d = config.to_dict()
+    else:
+        d = dict(network_encoder(config, kind).to_dict(), network=kind)
     with open(os.path.join(output_dir, "config.json"), "w") as f:
         json.dump(d, f, indent=2, sort_keys=True)
     if vocab_file:

@@ -134,21 +134,18 @@ class ElectraBackbone(keras_hub.models.Backbone):
         return config
 
     @classmethod
-    def from_electra_config(cls, config, network: str = "discriminator", embeddings=None,
-                            fast: bool | None = None, **kwargs) -> "ElectraBackbone":
-        """The discriminator's or the generator's backbone for an `ElectraConfig`. `fast`
-        defaults to the ELECTRA_TF_FAST_LAYERS switch (on unless set to 0)."""
+    def from_encoder_config(cls, config, embeddings=None, fast: bool | None = None,
+                            **kwargs) -> "ElectraBackbone":
+        """The backbone for an `EncoderConfig` (`ElectraConfig.encoder` for the
+        discriminator, `.generator_encoder()` for the generator). `fast` defaults to the
+        ELECTRA_TF_FAST_LAYERS switch (on unless set to 0)."""
         fast = switches.fast_layers() if fast is None else fast
-        sizes = dict(hidden_dim=config.hidden_size, num_layers=config.num_layers,
-                     num_heads=config.num_heads, intermediate_dim=config.intermediate_size)
-        if network == "generator":
-            g = config.generator_sizes()
-            sizes = dict(hidden_dim=g["hidden_size"], num_layers=g["num_layers"],
-                         num_heads=g["num_heads"], intermediate_dim=g["intermediate_size"])
         return cls(vocabulary_size=config.vocab_size, embedding_dim=config.embedding_size,
+                   hidden_dim=config.hidden_size, num_layers=config.num_layers,
+                   num_heads=config.num_heads, intermediate_dim=config.intermediate_size,
                    dropout=config.hidden_dropout, attention_dropout=config.attention_dropout,
                    max_sequence_length=config.max_position_embeddings,
                    num_segments=config.type_vocab_size,
                    layer_norm_epsilon=config.layer_norm_epsilon,
                    initializer_range=config.initializer_range, fast=fast,
-                   embeddings=embeddings, **sizes, **kwargs)
+                   embeddings=embeddings, **kwargs)

@@ -60,7 +60,8 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.dropout = c["dropout"](dropout, dtype=self.dtype_policy)
 
     @classmethod
-    def from_electra_config(cls, config, fast: bool = True, **kwargs):
+    def from_encoder_config(cls, config, fast: bool = True, **kwargs):
+        """From an EncoderConfig."""
         return cls(config.vocab_size, config.embedding_size, config.max_position_embeddings,
                    config.type_vocab_size, config.hidden_dropout, config.layer_norm_epsilon,
                    config.initializer_range, fast=fast, **kwargs)
@@ -180,7 +181,8 @@ class MaskedLMHead(keras_hub.layers.MaskedLMHead):
 
 def generator_head(config, embeddings: ElectraEmbeddings, name="generator_predictions",
                    fast: bool = True):
-    """MLM head at the masked positions, tied to `embeddings`' word table."""
+    """MLM head at the masked positions, tied to `embeddings`' word table (`config`: the
+    EncoderConfig of the network it reads)."""
     return MaskedLMHead(token_embedding=embeddings.word_embeddings,
                         intermediate_activation=layer_classes(fast)["gelu"],
                         layer_norm_epsilon=config.layer_norm_epsilon,

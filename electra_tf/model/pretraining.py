@@ -39,47 +39,49 @@ class ElectraPretrainingModel(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         fast = switches.fast_layers() if fast is None else fast
-        self.embeddings = ElectraEmbeddings.from_electra_config(config, fast=fast,
+        enc, task = config.encoder, config.pretraining
+        self.embeddings = ElectraEmbeddings.from_encoder_config(enc, fast=fast,
                                                                 name="embeddings")
         self.disentangled = None  # weight_tying=gdes: the discriminator's view of them
         disc_emb = self.embeddings
-        if config.weight_tying == "gdes":
+        if task.weight_tying == "gdes":
             disc_emb = self.disentangled = DisentangledEmbeddings(
                 self.embeddings, name="discriminator_embeddings")
-        self.discriminator = ElectraBackbone.from_electra_config(
-            config, "discriminator", embeddings=disc_emb, fast=fast, name="discriminator")
-        self.discriminator_head = DiscriminatorHead(config.hidden_size,
-                                                    config.initializer_range, fast=fast,
+        self.discriminator = ElectraBackbone.from_encoder_config(
+            enc, embeddings=disc_emb, fast=fast, name="discriminator")
+        self.discriminator_head = DiscriminatorHead(enc.hidden_size, enc.initializer_range,
+                                                    fast=fast,
                                                     name="discriminator_predictions")
         self.generator_embeddings = None
         self.generator = self.generator_head = None
-        if config.uses_generator_network:
+        if task.uses_generator_network:
             gen_emb = self.embeddings
-            if config.weight_tying == "none":
-                gen_emb = self.generator_embeddings = ElectraEmbeddings.from_electra_config(
-                    config, fast=fast, name="generator_embeddings")
-            if config.weight_tying == "all":
+            if task.weight_tying == "none":
+                gen_emb = self.generator_embeddings = ElectraEmbeddings.from_encoder_config(
+                    enc, fast=fast, name="generator_embeddings")
+            if task.weight_tying == "all":
                 self.generator = self.discriminator
             else:
-                self.generator = ElectraBackbone.from_electra_config(
-                    config, "generator", embeddings=gen_emb, fast=fast, name="generator")
-            self.generator_head = generator_head(config, gen_emb, fast=fast)
+                self.generator = ElectraBackbone.from_encoder_config(
+                    config.generator_encoder(), embeddings=gen_emb, fast=fast,
+                    name="generator")
+            self.generator_head = generator_head(enc, gen_emb, fast=fast)
         self.discriminator_mlm_head = None
-        if config.objective in MLM_OBJECTIVES:
-            self.discriminator_mlm_head = generator_head(config, self.embeddings, fast=fast,
+        if task.objective in MLM_OBJECTIVES:
+            self.discriminator_mlm_head = generator_head(enc, self.embeddings, fast=fast,
                                                          name="discriminator_mlm_predictions")
         self.sentence_head = None
-        if config.uncorrupted_prob > 0:
+        if task.uncorrupted_prob > 0:
             self.sentence_head = layer_classes(fast)["dense"](
-                1, kernel_initializer=initializer(config), name="sentence_predictions")
+                1, kernel_initializer=initializer(enc), name="sentence_predictions")
 
     @property
     def generator_is_discriminator(self) -> bool:
         return self.generator is not None and self.generator is self.discriminator
 
     def build(self, input_shape=None):
-        length = self.config.max_seq_length
-        hidden = self.config.hidden_size  # the backbones are built (functional models)
+        length = self.config.pretraining.max_seq_length
+        hidden = self.config.encoder.hidden_size  # the backbones are built (functional models)
         if self.generator is not None:
             gen_hidden = self.generator.hidden_dim
             self.generator_head.build((None, length, gen_hidden), (None, None))

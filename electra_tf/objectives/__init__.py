@@ -21,4 +21,4 @@ OBJECTIVES = {cls.name: cls for cls in (ElectraObjective, Electra15Objective, Be
 
 
 def get_objective(config, special, unigram_log_probs=None):
-    return OBJECTIVES[config.objective](config, special, unigram_log_probs)
+    return OBJECTIVES[config.pretraining.objective](config, special, unigram_log_probs)

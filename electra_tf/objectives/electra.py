@@ -24,16 +24,16 @@ class ElectraObjective:
         self.config = config
         self.special = special
         self.unigram_log_probs = unigram_log_probs
-        if config.generator != "mlm":
+        if config.pretraining.generator != "mlm":
             import numpy as np
 
-            if config.generator == "unigram":
+            if config.pretraining.generator == "unigram":
                 if unigram_log_probs is None:
                     raise ValueError("generator=unigram needs the data's unigram counts "
                                      "(unigram_counts.json from build_tfrecords)")
                 logp = np.asarray(unigram_log_probs, np.float32)
             else:
-                logp = np.zeros(config.vocab_size, np.float32)
+                logp = np.zeros(config.encoder.vocab_size, np.float32)
             logp = logp.copy()
             for t in (special.pad, special.cls, special.sep, special.mask):
                 logp[t] = -1e9  # never sample special tokens
@@ -53,10 +53,10 @@ class ElectraObjective:
 
     def denominators(self, p):
         dens = {"disc": ops.sum(self.rtd_weights(p))}
-        if self.config.generator == "mlm":
+        if self.config.pretraining.generator == "mlm":
             dens["mlm"] = ops.sum(p.mlm_weights)
             dens["adversarial"] = dens["mlm"]
-        if self.config.uncorrupted_prob > 0:
+        if self.config.pretraining.uncorrupted_prob > 0:
             dens["sentence"] = ops.cast(ops.shape(p.input_ids)[0], "float32")
         return dens
 
@@ -64,7 +64,7 @@ class ElectraObjective:
     def corrupt(self, model, p, seed, training):
         """-> dict(logits, xent, sampled, fake_ids, labels): generator samples at the
         selected positions, labels 1 where the token changed."""
-        cfg = self.config
+        cfg = self.config.pretraining
         seeds = random_ops.example_seeds(seed, p.example_index, random_ops.GUMBEL)
         out = {}
         if cfg.generator == "mlm":
@@ -92,7 +92,7 @@ class ElectraObjective:
 
     def loss_terms(self, model, p, seed, training=True, phase=None):
         """phase "generator" (two-stage, first stage): the MLM term only."""
-        cfg = self.config
+        cfg = self.config.pretraining
         c = self.corrupt(model, p, seed, training)
         terms, sums = {}, {}
         w = p.mlm_weights

@@ -50,7 +50,7 @@ class ReplaceMLMObjective(ElectraObjective):
         out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.input_mask,
                                           positions=p.positions, training=training)
         xent = softmax_xent(out["mlm_logits"], p.mlm_ids)
-        terms = {"mlm": (self.config.gen_weight, ops.sum(w * c["xent"]), None),
+        terms = {"mlm": (self.config.pretraining.gen_weight, ops.sum(w * c["xent"]), None),
                  "main_mlm": (1.0, ops.sum(w * xent), None)}
         sums = mlm_sums("mlm", c["logits"], p.mlm_ids, w, c["xent"], c["sampled"])
         sums.update(mlm_sums("main_mlm", out["mlm_logits"], p.mlm_ids, w, xent))
@@ -79,7 +79,7 @@ class AllTokensMLMObjective(ElectraObjective):
         log_p = ops.where(copyable, ops.logaddexp(log_copy, log_gen), log_gen)
         mask = ops.cast(p.input_mask, "float32")
         loss = -log_p
-        terms = {"mlm": (self.config.gen_weight, ops.sum(w * c["xent"]), None),
+        terms = {"mlm": (self.config.pretraining.gen_weight, ops.sum(w * c["xent"]), None),
                  "all_tokens": (1.0, ops.sum(mask * loss), None)}
         sums = mlm_sums("mlm", c["logits"], p.mlm_ids, w, c["xent"], c["sampled"])
         sums.update(mlm_sums("all_tokens", out["mlm_logits"], p.original_ids, mask, loss))
