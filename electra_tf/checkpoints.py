@@ -2,10 +2,16 @@
 
 A checkpoint holds every model weight under an explicit name (model/weights.py: Keras 3
 layers do not expose all sub-layers to tf.train.Checkpoint's object graph), the
-optimizer (slots and step), and the dropout seed generators' states (Keras' own
-checkpointing does not track them; a resumed run must draw the same masks). The data
-position is the step: the input stream is a deterministic function of (files, seed),
-so a resumed run skips the batches already consumed.
+optimizer (slots and step), the dropout seed generators' states (Keras' own
+checkpointing does not track them; a resumed run must draw the same masks), and the
+input iterator's state with a fingerprint of the data and input settings it belongs to.
+
+The input stream is a deterministic function of (files, seed, batch), so the position
+is the step. Restoring the iterator's state costs the same at any step; where there is
+none to use (a checkpoint written before it was kept, a strategy whose distributed
+iterator cannot be saved: tf.distribute's multi-replica iterators, other data or
+settings), the resumed run skips the records the restored steps consumed instead, which
+costs time in proportion to the step.
 """
 from __future__ import annotations
 
@@ -27,11 +33,71 @@ def pretraining_checkpoint(model, optimizer, directory: str, keep: int):
 
 
 def restore_latest(checkpoint, manager) -> str | None:
-    """Restores the manager's latest checkpoint, every object matched; its path or None."""
+    """Restores the model, optimizer and dropout states of the manager's latest
+    checkpoint, every object matched; its path or None. The input iterator is restored
+    apart (restore_input), only where its state fits: restoring through `checkpoint`
+    itself would also restore into any iterator attached to it later (TF's deferred
+    restoration), fitting or not."""
     latest = manager.latest_checkpoint
     if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        model_state = tf.train.Checkpoint(weights=checkpoint.weights,
+                                          optimizer=checkpoint.optimizer,
+                                          dropout_rng=checkpoint.dropout_rng)
+        model_state.read(latest).assert_existing_objects_matched()
     return latest
+
+
+INPUT_STATE = "input/.ATTRIBUTES/ITERATOR_STATE"
+INPUT_FINGERPRINT = "input_fingerprint/.ATTRIBUTES/VARIABLE_VALUE"
+INPUT_SKIP = "input_skip/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def input_fingerprint(files: list[str], **settings) -> str:
+    """What an input iterator's saved state is valid for: the files (names and sizes) and
+    the settings that shape the stream (seed, batch, length, shuffle buffer, ...)."""
+    lines = [f"{os.path.basename(f)} {os.path.getsize(f)}" for f in files]
+    lines += [f"{k}={settings[k]}" for k in sorted(settings)]
+    return "\n".join(lines)
+
+
+def saved_input(path: str, fingerprint: str) -> tuple[str, int]:
+    """("ok", skip) if the checkpoint at `path` holds an input iterator state for
+    `fingerprint`, from a pipeline built to skip `skip` steps' batches (a state restores
+    only into the same pipeline); ("none", 0) if it holds none; ("other", 0) if it holds
+    one for other data or settings."""
+    names = {name for name, _ in tf.train.list_variables(path)}
+    if not {INPUT_STATE, INPUT_FINGERPRINT, INPUT_SKIP} <= names:
+        return "none", 0
+    saved = tf.train.load_variable(path, INPUT_FINGERPRINT)
+    saved = saved.decode() if isinstance(saved, bytes) else str(saved)
+    if saved != fingerprint:
+        return "other", 0
+    return "ok", int(tf.train.load_variable(path, INPUT_SKIP))
+
+
+def keep_input(checkpoint, iterator, fingerprint: str, skip: int) -> bool:
+    """Makes `checkpoint` save `iterator`'s state from now on, with the fingerprint and
+    the skip its pipeline was built with; False where the iterator cannot be saved
+    (tf.distribute's multi-replica iterators are not trackable)."""
+    try:
+        tf.train.Checkpoint(input=iterator)
+    except ValueError:
+        return False
+    checkpoint.input = iterator
+    checkpoint.input_fingerprint = tf.Variable(fingerprint, trainable=False)
+    checkpoint.input_skip = tf.Variable(skip, dtype=tf.int64, trainable=False)
+    return True
+
+
+def forget_input(checkpoint) -> None:
+    """Stops `checkpoint` saving the input iterator (keep_input undone)."""
+    for name in ("input", "input_fingerprint", "input_skip"):
+        if hasattr(checkpoint, name):
+            delattr(checkpoint, name)
+
+
+def restore_input(path: str, iterator) -> None:
+    tf.train.Checkpoint(input=iterator).read(path).assert_existing_objects_matched()
 
 
 def init_weights(model, path: str) -> None:

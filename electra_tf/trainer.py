@@ -91,6 +91,7 @@ class Trainer:
             self.optimizer = optimization.create_optimizer(config.optimizer)
             self.optimizer.build(self.model.trainable_variables)
         self.iterator = None  # made after restore(): it starts at the restored step
+        self._skip_steps = 0
         self.checkpoint, self.manager = checkpoints.pretraining_checkpoint(
             self.model, self.optimizer, self.write_dir, options.keep_checkpoints)
         self._grad_fns, self._loops = {}, {}  # per training phase (two-stage)
@@ -101,16 +102,39 @@ class Trainer:
 
     # ------------------------------------------------------------------ data
     def _dataset_fn(self, ctx: tf.distribute.InputContext):
-        ds = input_pipeline.make_dataset(
-            self.data_files, ctx.get_per_replica_batch_size(self.config.optimizer.train_batch_size),
-            self.seq_length, self.options.seed, self.options.shuffle_buffer, ctx)
         batches_per_step = self.num_replicas // ctx.num_input_pipelines
-        return ds.skip(self._start_step * batches_per_step)
+        batch = ctx.get_per_replica_batch_size(self.config.optimizer.train_batch_size)
+        return input_pipeline.make_dataset(
+            self.data_files, batch, self.seq_length, self.options.seed,
+            self.options.shuffle_buffer, ctx, skip_batches=self._skip_steps * batches_per_step)
 
     def _make_iterator(self):
-        self._start_step = self.step
-        dataset = self.strategy.distribute_datasets_from_function(self._dataset_fn)
-        self.iterator = iter(dataset)
+        """The input stream, after the batches the restored steps consumed: restored from
+        the checkpoint's iterator state where it has one for these data and settings,
+        else by skipping (checkpoints.py says when and what each costs)."""
+        latest = self.manager.latest_checkpoint
+        fingerprint = checkpoints.input_fingerprint(
+            self.data_files, seed=self.options.seed,
+            batch=self.config.optimizer.train_batch_size, length=self.seq_length,
+            shuffle_buffer=self.options.shuffle_buffer, replicas=self.num_replicas)
+        saved, saved_skip = (checkpoints.saved_input(latest, fingerprint) if latest
+                             else ("none", 0))
+        # a saved state restores only into a pipeline built as the saving run's was
+        self._skip_steps = saved_skip if saved == "ok" else self.step
+        self.iterator = iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
+        kept = checkpoints.keep_input(self.checkpoint, self.iterator, fingerprint,
+                                      self._skip_steps)
+        if saved == "ok" and kept:
+            checkpoints.restore_input(latest, self.iterator)
+        elif saved == "ok":  # saved under another one-replica strategy; this one's iterator
+            # cannot be restored (tf.distribute's MirroredStrategy on one device)
+            self._skip_steps = self.step
+            self.iterator = iter(self.strategy.distribute_datasets_from_function(
+                self._dataset_fn))
+        elif saved == "other" and self.step:
+            print(f"note: the data or input settings differ from {latest}'s: the stream "
+                  f"starts after skipping the {self.step} steps' batches of these data",
+                  flush=True)
 
     # ------------------------------------------------------------------ step
     def phase(self, step: int) -> str | None:
@@ -291,6 +315,7 @@ class Trainer:
         bad = input_pipeline.find_corrupt_file(self.data_files, self.seq_length)
         if bad is None:
             return error
+        checkpoints.forget_input(self.checkpoint)  # a failed read is no place to resume
         self.manager.save(checkpoint_number=self.step)
         return DataError(f"{bad}. The run stopped at step {self.step} and saved a checkpoint "
                          f"there: rebuild the data (data_prep/build_tfrecords.py; --verify "

@@ -55,12 +55,14 @@ def find_corrupt_file(files: list[str], max_seq_length: int) -> str | None:
 
 
 def make_dataset(files: list[str], batch_size: int, max_seq_length: int, seed: int,
-                 shuffle_buffer: int = 10000, input_context: tf.distribute.InputContext = None
-                 ) -> tf.data.Dataset:
+                 shuffle_buffer: int = 10000, input_context: tf.distribute.InputContext = None,
+                 skip_batches: int = 0) -> tf.data.Dataset:
     """Endless, deterministic (given seed) stream of batches of `batch_size` examples.
 
     Each example carries `example_index`, its position in the stream (unique over
     input pipelines), from which the objective derives its random draws.
+    `skip_batches` starts the stream later (the same batches as skipping them) without
+    parsing what it skips.
     """
     num_pipelines, pipeline_id = 1, 0
     if input_context is not None:
@@ -77,6 +79,8 @@ def make_dataset(files: list[str], batch_size: int, max_seq_length: int, seed: i
         ds = ds.shard(num_pipelines, pipeline_id)
     ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
     ds = ds.enumerate()
+    if skip_batches:  # before batch + parse: only the records are read
+        ds = ds.skip(skip_batches * batch_size)
     features = feature_spec(max_seq_length)
 
     def parse(index, serialized):
