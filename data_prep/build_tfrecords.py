@@ -34,6 +34,9 @@ flags.DEFINE_bool("no_lower_case", False, "Keep case (BERT-cased vocabularies)."
 flags.DEFINE_bool("no_strip_accents", False, "Keep accents.")
 flags.DEFINE_bool("file_is_document", False,
                   "Treat each file as one document; blank lines do not break documents.")
+flags.DEFINE_enum("encoding_errors", "strict", ["strict", "replace", "ignore"],
+                  "Text that is not UTF-8: an error naming the file (strict), or replaced by "
+                  "U+FFFD / dropped (the original BERT/ELECTRA scripts drop it).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing, non-empty output directory.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("verify", False, "Build nothing: read every record of an existing --output "
@@ -72,6 +75,8 @@ def main(argv):
         sys.exit("error: give exactly one of --vocab PATH or --build_vocab SIZE")
     if FLAGS.max_seq_length < 8:
         sys.exit(f"error: --max_seq_length={FLAGS.max_seq_length} must be >= 8")
+    if FLAGS.num_workers < 0:
+        sys.exit(f"error: --num_workers={FLAGS.num_workers} must be >= 0 (0: automatic)")
     lower, strip = not FLAGS.no_lower_case, not FLAGS.no_strip_accents
     try:
         vocab = FLAGS.vocab
@@ -87,7 +92,7 @@ def main(argv):
         options = prep.PrepOptions(vocab=vocab, max_seq_length=FLAGS.max_seq_length,
                                    lower_case=lower, strip_accents=strip,
                                    blanks_separate_docs=not FLAGS.file_is_document,
-                                   seed=FLAGS.seed)
+                                   seed=FLAGS.seed, encoding_errors=FLAGS.encoding_errors)
         meta = prep.build(FLAGS.corpus, FLAGS.output, options, num_shards=FLAGS.num_shards,
                           num_workers=FLAGS.num_workers, overwrite=FLAGS.overwrite,
                           progress=FLAGS.progress)

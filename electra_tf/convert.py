@@ -44,13 +44,19 @@ class UsageError(ValueError):
 
 
 def _vocab(default_dir: str | None) -> str | None:
+    """--vocab, else the input's vocab.txt, else None; checked to be a WordPiece vocab."""
+    from electra_tf.tokenization import load_vocab
+
+    path = None
     if FLAGS.vocab:
         if not os.path.isfile(FLAGS.vocab):
             raise UsageError(f"--vocab={FLAGS.vocab} does not exist")
-        return FLAGS.vocab
-    if default_dir and os.path.isfile(os.path.join(default_dir, "vocab.txt")):
-        return os.path.join(default_dir, "vocab.txt")
-    return None
+        path = FLAGS.vocab
+    elif default_dir and os.path.isfile(os.path.join(default_dir, "vocab.txt")):
+        path = os.path.join(default_dir, "vocab.txt")
+    if path:
+        load_vocab(path)  # a VocabError names the file
+    return path
 
 
 def _check_vocab(vocab: str | None, config) -> None:
@@ -166,6 +172,7 @@ def from_ours():
         ours.write(FLAGS.output, config, target, vals, vocab, FLAGS.input,
                    head=any(n.startswith("head/") for n in vals) or target == "pretraining")
     elif FLAGS.to == "hf":
+        ours.check(config, kind, values, FLAGS.input)  # nothing below builds the model
         whiches = ["discriminator", "generator"] if kind == "pretraining" else [kind]
         for which in whiches:
             net = ours.network_values(values, kind, which)

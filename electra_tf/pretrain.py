@@ -140,7 +140,8 @@ def run() -> None:
                          f"has vocab_size={config.encoder.vocab_size}: pass "
                          f"--config=vocab_size={len(vocab_tokens)}")
     records.check_metadata(metadata, FLAGS.data, config.pretraining.max_seq_length,
-                           config.encoder.vocab_size, tokenization.vocab_hash(vocab))
+                           config.encoder.vocab_size, tokenization.vocab_hash(vocab),
+                           vocab_path=vocab)
     input_pipeline.check_records(files, config.pretraining.max_seq_length)
     if FLAGS.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
@@ -156,7 +157,7 @@ def run() -> None:
                            log_every=FLAGS.log_every, example_every=FLAGS.example_every,
                            jit_compile=FLAGS.jit_compile, mixed_precision=FLAGS.mixed_precision,
                            kill_at_step=FLAGS.debug_kill_at_step,
-                           probe_data=FLAGS.probe_data)
+                           probe_data=FLAGS.probe_data, deterministic=FLAGS.deterministic)
     counts = None
     if config.pretraining.masking == "strategic" or config.pretraining.generator == "unigram":
         counts = records.read_unigram_counts(FLAGS.data)

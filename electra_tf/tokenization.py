@@ -28,8 +28,14 @@ def load_vocab(path: str) -> list[str]:
     if not os.path.isfile(path):
         raise VocabError(f"vocab file {path} does not exist: pass --vocab PATH/vocab.txt "
                          f"(one WordPiece token per line)")
-    with open(path, encoding="utf-8") as f:
-        tokens = [line.rstrip("\n").rstrip("\r") for line in f]
+    try:
+        with open(path, encoding="utf-8") as f:
+            tokens = [line.rstrip("\n").rstrip("\r") for line in f]
+    except UnicodeDecodeError as e:
+        raise VocabError(f"vocab file {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} "
+                         f"at offset {e.start}): pass a WordPiece vocab.txt") from None
+    if any("\x00" in t for t in tokens):
+        raise VocabError(f"vocab file {path} holds NUL bytes: not a WordPiece vocab.txt")
     while tokens and tokens[-1] == "":
         tokens.pop()
     if not tokens:

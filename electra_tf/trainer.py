@@ -45,6 +45,7 @@ class TrainOptions:
     progress: bool = True
     kill_at_step: int | None = None  # testing: SIGKILL self after this step
     probe_data: str | None = None  # held-out TFRecords: log the representation measures
+    deterministic: bool = False  # one step per graph call: bit-identical runs (see _run)
 
 
 def _split(prepared, k: int, i: int):
@@ -168,6 +169,24 @@ class Trainer:
                 jit_compile=self.options.jit_compile)
         return self._grad_fns[phase]
 
+    def _run(self, phase, n: int):
+        """n optimisation steps: (summed metrics, first non-finite step or -1). One graph
+        call runs all n steps, except with options.deterministic, where each step is a
+        call of its own: a multi-step graph loop does not repeat bit-exactly from run to
+        run on CPU (measured, benchmarks/RESULTS.md: runs part at the last bit within
+        10-150 steps, with oneDNN or Eigen kernels, XLA fusion on or off, one loop
+        iteration or one inter-op thread at a time), while one step per call does."""
+        loop = self._loop(phase)
+        if not self.options.deterministic:
+            return loop(tf.constant(n, tf.int64))
+        total, first_bad = None, -1
+        for i in range(n):
+            sums, bad = loop(tf.constant(1, tf.int64))
+            total = sums if total is None else {k: total[k] + sums[k] for k in total}
+            if first_bad < 0 and int(bad) >= 0:
+                first_bad = i
+        return total, first_bad
+
     def _loop(self, phase):
         if phase not in self._loops:
             self._loops[phase] = tf.function(lambda n: self._loop_impl(n, phase))
@@ -277,7 +296,7 @@ class Trainer:
                     self._init_discriminator_from_generator()
                 t0 = time.time()
                 try:
-                    sums, first_bad = self._loop(phase)(tf.constant(n, tf.int64))
+                    sums, first_bad = self._run(phase, n)
                 except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
                     raise self._data_failure(e) from None
                 elapsed = time.time() - t0

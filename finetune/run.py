@@ -203,6 +203,16 @@ def run() -> None:
     is_squad = task_name in SQUAD_TASKS
     if FLAGS.num_runs < 1:
         raise UsageError(f"--num_runs={FLAGS.num_runs} must be >= 1")
+    for name in ("learning_rate", "epochs"):
+        if getattr(FLAGS, name) is not None and getattr(FLAGS, name) <= 0:
+            raise UsageError(f"--{name}={getattr(FLAGS, name)} must be > 0")
+    for name in ("batch_size", "eval_batch_size"):
+        if getattr(FLAGS, name) < 1:
+            raise UsageError(f"--{name}={getattr(FLAGS, name)} must be >= 1")
+    if not 0 <= FLAGS.warmup_proportion < 1:
+        raise UsageError(f"--warmup_proportion={FLAGS.warmup_proportion} must be in [0, 1)")
+    if FLAGS.max_seq_length is not None and FLAGS.max_seq_length < 8:
+        raise UsageError(f"--max_seq_length={FLAGS.max_seq_length} must be >= 8")
     if FLAGS.num_cpu_devices:
         from electra_tf.distribution import split_cpu
         split_cpu(FLAGS.num_cpu_devices)
@@ -241,7 +251,9 @@ def run() -> None:
                          f"checkpoint's vocab.txt")
     size = recipes.size_of(config)
     rec = recipes.get_recipe(FLAGS.recipe, size)
-    epochs = FLAGS.epochs or (2.0 if is_squad else float(task.epochs))
+    epochs = FLAGS.epochs
+    if epochs is None:
+        epochs = 2.0 if is_squad else float(task.epochs)
     opts = training.FinetuneOptions(
         learning_rate=FLAGS.learning_rate or rec.learning_rate,
         layer_decay=FLAGS.layer_decay if FLAGS.layer_decay is not None else rec.layer_decay,

@@ -20,6 +20,15 @@ def check_records(files: list[str], max_seq_length: int) -> None:
         if first is None:
             continue
         try:
+            example = tf.train.Example.FromString(first.numpy())
+        except Exception:  # noqa: BLE001 - protobuf's DecodeError, whatever its module
+            example = None
+        missing = (list(records.FEATURES) if example is None else
+                   [n for n in records.FEATURES if n not in example.features.feature])
+        if missing:
+            raise records.DataError(f"{path} does not hold pre-training examples (no int64 "
+                                    f"{missing}): build it with data_prep/build_tfrecords.py")
+        try:
             ex = tf.io.parse_single_example(first, spec)
         except tf.errors.InvalidArgumentError:
             raise records.DataError(f"{path} does not hold pre-training examples with int64 "

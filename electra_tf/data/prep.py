@@ -45,6 +45,7 @@ class PrepOptions:
     strip_accents: bool = True
     blanks_separate_docs: bool = True
     seed: int = 12345
+    encoding_errors: str = "strict"  # or "replace" / "ignore" (Python's codec error modes)
 
 
 def find_input_files(corpus: str) -> list[str]:
@@ -97,17 +98,29 @@ def _init_worker(options: PrepOptions) -> None:
                    encoder=records.ExampleEncoder(len(tokenizer.vocab)))
 
 
-def _read_lines(unit: Unit) -> list[str]:
+def _read_lines(unit: Unit, encoding_errors: str = "strict") -> list[str]:
+    """A unit's lines. A NUL byte (a binary file) is an error; so is text that is not
+    UTF-8, unless encoding_errors is "replace" or "ignore"."""
     with open(unit.path, "rb") as f:
         f.seek(unit.start)
         data = f.read(unit.end - unit.start)
-    return data.decode("utf-8", errors="replace").splitlines()
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise records.DataError(f"{unit.path}: a NUL byte at offset {unit.start + nul}: not a "
+                                f"text file; leave it out of --corpus")
+    try:
+        return data.decode("utf-8", errors=encoding_errors).splitlines()
+    except UnicodeDecodeError as e:
+        raise records.DataError(
+            f"{unit.path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
+            f"{unit.start + e.start}): convert it (e.g. iconv -f latin1 -t utf-8) or pass "
+            f"--encoding_errors=replace") from None
 
 
 def tokenize_unit(unit: Unit, tokenizer, options: PrepOptions) -> list[list[int] | None]:
     """One unit's lines -> WordPiece ids per line (None for a blank line). Runs TF ops,
     which release the GIL, so several units tokenize in parallel threads."""
-    lines = [line.strip() for line in _read_lines(unit)]
+    lines = [line.strip() for line in _read_lines(unit, options.encoding_errors)]
     if not options.blanks_separate_docs:
         lines = [line for line in lines if line]
     tokenized = iter(tokenizer.tokenize_lines([line for line in lines if line]))

@@ -130,7 +130,8 @@ def resolve_data_files(data: str) -> tuple[list[str], dict | None]:
 
 
 def check_metadata(metadata: dict | None, data: str, max_seq_length: int,
-                   vocab_size: int, vocab_hash: str | None = None) -> None:
+                   vocab_size: int, vocab_hash: str | None = None,
+                   vocab_path: str | None = None) -> None:
     """Refuses data built for another sequence length or vocabulary than the config."""
     if metadata is None:
         return
@@ -143,12 +144,14 @@ def check_metadata(metadata: dict | None, data: str, max_seq_length: int,
     if metadata.get("vocab_size") is not None and metadata["vocab_size"] > vocab_size:
         raise DataError(
             f"{where} uses a vocabulary of {metadata['vocab_size']} tokens but the model "
-            f"config has vocab_size={vocab_size}: pass --vocab_size={metadata['vocab_size']} "
+            f"config has vocab_size={vocab_size}: pass --config=vocab_size={metadata['vocab_size']} "
             f"or rebuild the data with the model's vocab")
     if vocab_hash is not None and metadata.get("vocab_hash") not in (None, vocab_hash):
-        raise DataError(f"{where} was tokenized with another vocab (sha256 "
-                        f"{metadata['vocab_hash'][:12]}..., expected {vocab_hash[:12]}...): "
-                        f"rebuild it with the model's vocab.txt")
+        raise DataError(f"{where} was tokenized with another vocab than "
+                        f"{vocab_path or 'the model'}'s (sha256 {metadata['vocab_hash'][:12]}..."
+                        f" vs {vocab_hash[:12]}...): pass the data's own vocab "
+                        f"({metadata.get('vocab_file', 'see metadata.json')}) or rebuild the "
+                        f"data with this one")
 
 
 def read_unigram_counts(data: str) -> list[int]:

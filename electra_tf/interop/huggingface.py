@@ -31,6 +31,10 @@ def read_dir(path: str) -> tuple[dict, dict[str, np.ndarray]]:
             hf_config = json.load(f)
         except json.JSONDecodeError as e:
             raise HFError(f"{config_path}: invalid JSON ({e.msg}, line {e.lineno})") from None
+    if not isinstance(hf_config, dict) or hf_config.get("model_type") not in ("electra", "bert"):
+        model_type = hf_config.get("model_type") if isinstance(hf_config, dict) else None
+        raise HFError(f"{config_path}: model_type {model_type!r}: only ELECTRA and BERT "
+                      f"encoders are supported")
     st = os.path.join(path, "model.safetensors")
     binary = os.path.join(path, "pytorch_model.bin")
     if os.path.isfile(st):

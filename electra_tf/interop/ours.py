@@ -157,6 +157,21 @@ def write(output_dir: str, config: ElectraConfig | EncoderConfig, kind: str,
     return prefix
 
 
+def check(config, kind: str, values: dict[str, np.ndarray], source: str) -> None:
+    """Every weight of the model `config` describes is in `values` with its shape
+    (CheckpointError naming the first misfits otherwise): a config.json that does not fit
+    its weights is caught here, not by whatever reads a conversion of them."""
+    if kind == "pretraining":
+        named, _ = pretraining_variables(config)
+    else:
+        named, _ = network_variables(config, kind,
+                                     head=any(n.startswith("head/") for n in values))
+    try:
+        weights.assign(named, values, source)
+    except weights.WeightsError as e:
+        raise CheckpointError(str(e)) from None
+
+
 def network_values(values: dict[str, np.ndarray], kind: str, which: str) -> dict[str, np.ndarray]:
     """One network's values (embeddings/*, encoder/*, head/*) from a pre-training or a
     network checkpoint's values. The generator's embeddings are its own where it has

@@ -1,0 +1,255 @@
+"""Fine-tuning and prediction speed: ours against Hugging Face transformers on PyTorch CPU
+and against keras-hub's ElectraBackbone, the same encoder weights and batches, in one run.
+
+For each case (model size, sequence length, batch) it times, best of `--repeats`
+interleaved rounds of `--steps` steps each:
+  train    one fine-tuning step of a 2-class classifier on [CLS] (forward, cross-entropy,
+           backward, global-norm clip, AdamW with weight decay):
+           ours = finetune/training.py's own train step; transformers =
+           ElectraForSequenceClassification + torch.optim.AdamW; keras-hub =
+           ElectraBackbone + a Dense head, compiled and run with train_on_batch, as a Keras
+           user would.
+  predict  classifier logits for `--predict_batch` examples (GLUE dev evaluation):
+           ours = finetune/training.py's prediction step; transformers in eval() under
+           no_grad; keras-hub predict_on_batch; and our SavedModel export
+           (`convert --to=saved_model`) through its serving signature.
+Prints seconds per step / examples per second and the ratios (goals: train >= 1.3x both
+peers, predict >= 1.5x transformers, SavedModel >= transformers eager).
+
+    python benchmarks/finetune_speed.py                       # Small at 128 and 512, Base at 128
+    python benchmarks/finetune_speed.py --cases=small:128:32 --steps=3
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+NUM_LABELS = 2
+
+
+def batches(enc, batch, seq, count, seed=0):
+    """`count` synthetic batches: ids in the vocabulary, [CLS] first, padding in the last
+    eighth of the even examples, two segments, random labels."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        ids = rng.integers(1000, enc.vocab_size, (batch, seq)).astype(np.int32)
+        ids[:, 0] = 101
+        mask = np.ones((batch, seq), np.int32)
+        mask[::2, seq - seq // 8:] = 0
+        ids *= mask
+        seg = np.zeros((batch, seq), np.int32)
+        seg[:, seq // 2:] = 1
+        out.append({"input_ids": ids, "input_mask": mask, "segment_ids": seg * mask,
+                    "label_ids": rng.integers(0, NUM_LABELS, batch).astype(np.int32)})
+    return out
+
+
+def timer(run_once, data, steps):
+    """steps -> seconds per call of run_once over `data` (cycled)."""
+    def run(n=steps):
+        t = time.time()
+        for i in range(n):
+            run_once(data[i % len(data)])
+        return (time.time() - t) / n
+    run(1)  # build / trace / warm up
+    return run
+
+
+# ---------------------------------------------------------------------- ours
+def ours(enc, data, steps):
+    import tensorflow as tf
+
+    from finetune import training
+    from finetune.model import classification_model
+
+    model = classification_model(enc, NUM_LABELS)
+    opts = training.FinetuneOptions(learning_rate=1e-4, layer_decay=1.0, weight_decay=0.01,
+                                    batch_size=len(data[0]["input_ids"]))
+    strategy = tf.distribute.get_strategy()
+
+    def loss_fn(logits, batch):
+        return tf.keras.losses.sparse_categorical_crossentropy(batch["label_ids"], logits,
+                                                               from_logits=True)
+    optimizer = training.make_optimizer(model, opts, total_steps=10_000)
+    optimizer.build(model.trainable_variables)
+    step = training.make_train_step(model, loss_fn, opts, strategy, optimizer)
+    tensors = [{k: tf.constant(v) for k, v in b.items()} for b in data]
+    train = timer(lambda b: float(step(b)), tensors, steps)
+    predict_step = training.make_predict_step(model, strategy)
+    inputs = [{k: b[k] for k in ("input_ids", "input_mask", "segment_ids")} for b in tensors]
+    predict = timer(lambda b: np.asarray(predict_step(b)), inputs, steps)
+    return model, train, predict
+
+
+def saved_model(model, enc, data, steps, tmp):
+    """Our SavedModel export of `model`'s encoder + a classifier's logits, served."""
+    import tensorflow as tf
+
+    from electra_tf.interop import saved_model as sm
+    from electra_tf.model import weights
+
+    values = {n: v.numpy() for n, v in
+              weights.network_weights(model.backbone.embeddings, model.backbone).items()}
+    path = os.path.join(tmp, "saved_model")
+    sm.export(enc, values, path)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    inputs = [{k: tf.constant(b[k]) for k in ("input_ids", "input_mask", "segment_ids")}
+              for b in data]
+    return timer(lambda b: serve(**b)["sequence_output"].numpy(), inputs, steps)
+
+
+# ---------------------------------------------------------------------- peers
+def hf_state(model):
+    """Our backbone's weights as a transformers ElectraModel state dict (electra_tf's own
+    converter: the same values in both)."""
+    from electra_tf.interop import google_names as gn
+    from electra_tf.interop import huggingface as hf
+    from electra_tf.model import weights
+
+    values = {n: v.numpy() for n, v in
+              weights.network_weights(model.backbone.embeddings, model.backbone).items()}
+    entries = gn.network_entries(enc_of(model), "discriminator", head=False)
+    return hf.from_google(gn.convert(entries, values, "to_theirs", "benchmark"), "electra",
+                          "electra.")
+
+
+def enc_of(model):
+    from electra_tf.configs import EncoderConfig
+
+    b = model.backbone
+    return EncoderConfig(vocab_size=b.vocabulary_size, embedding_size=b.embedding_dim,
+                         hidden_size=b.hidden_dim, num_layers=b.num_layers,
+                         num_heads=b.num_heads, intermediate_size=b.intermediate_dim)
+
+
+def transformers_peer(enc, model, data, steps, threads):
+    import torch
+    import transformers
+
+    from electra_tf.interop import huggingface as hf
+
+    torch.set_num_threads(threads)
+    config = transformers.ElectraConfig(**{k: v for k, v in hf.hf_config(enc, "discriminator")
+                                           .items() if k != "architectures"},
+                                        num_labels=NUM_LABELS)
+    net = transformers.ElectraForSequenceClassification(config)
+    missing, _ = net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
+                                      for k, v in hf_state(model).items()}, strict=False)
+    assert all(k.startswith("classifier.") for k in missing), missing
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
+    tensors = [{k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()} for b in data]
+
+    def train_once(b):
+        net.train()
+        out = net(input_ids=b["input_ids"], attention_mask=b["input_mask"],
+                  token_type_ids=b["segment_ids"], labels=b["label_ids"])
+        opt.zero_grad()
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        return float(out.loss)
+
+    def predict_once(b):
+        net.eval()
+        with torch.no_grad():
+            return net(input_ids=b["input_ids"], attention_mask=b["input_mask"],
+                       token_type_ids=b["segment_ids"]).logits.numpy()
+    return timer(train_once, tensors, steps), timer(predict_once, tensors, steps)
+
+
+def keras_hub_peer(enc, model, data, steps):
+    import keras
+    import keras_hub
+
+    from electra_tf.interop.keras_hub_export import backbone_values
+    from electra_tf.model import weights
+
+    values = {n: v.numpy() for n, v in
+              weights.network_weights(model.backbone.embeddings, model.backbone).items()}
+    backbone = backbone_values(enc, values)
+    inputs = {k: keras.Input((None,), dtype="int32", name=k)
+              for k in ("token_ids", "segment_ids", "padding_mask")}
+    cls = backbone(inputs)["sequence_output"][:, 0]
+    logits = keras.layers.Dense(NUM_LABELS)(keras.layers.Dropout(0.1)(cls))
+    net = keras.Model(inputs, logits)
+    net.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6,
+                                                 global_clipnorm=1.0),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    feeds = [({"token_ids": b["input_ids"], "segment_ids": b["segment_ids"],
+               "padding_mask": b["input_mask"]}, b["label_ids"]) for b in data]
+    train = timer(lambda f: net.train_on_batch(f[0], f[1]), feeds, steps)
+    predict = timer(lambda f: net.predict_on_batch(f[0]), feeds, steps)
+    return train, predict
+
+
+# ---------------------------------------------------------------------- main
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default="small:128:32,small:512:8,base:128:8",
+                   help="SIZE:LENGTH:BATCH,...")
+    p.add_argument("--predict_batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = p.parse_args()
+
+    import tensorflow as tf
+    import torch
+
+    from electra_tf.configs import get_config
+
+    print(f"machine: {os.cpu_count()} CPU cores; TF {tf.__version__}, torch "
+          f"{torch.__version__} ({args.threads} threads); best of {args.repeats} rounds of "
+          f"{args.steps} steps", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in args.cases.split(","):
+            size, seq, batch = case.split(":")
+            seq, batch = int(seq), int(batch)
+            enc = get_config(size).encoder
+            train_data = batches(enc, batch, seq, 2)
+            pred_data = batches(enc, args.predict_batch, seq, 2, seed=1)
+            model, o_train, _ = ours(enc, train_data, args.steps)
+            _, _, o_pred = ours(enc, pred_data, args.steps)
+            h_train, _ = transformers_peer(enc, model, train_data, args.steps, args.threads)
+            _, h_pred = transformers_peer(enc, model, pred_data, args.steps, args.threads)
+            k_train, _ = keras_hub_peer(enc, model, train_data, args.steps)
+            _, k_pred = keras_hub_peer(enc, model, pred_data, args.steps)
+            s_pred = saved_model(model, enc, pred_data, args.steps, tmp)
+            best = {k: [] for k in ("ours", "hf", "kh", "o_p", "h_p", "k_p", "s_p")}
+            for r in range(args.repeats):
+                for key, run in (("ours", o_train), ("hf", h_train), ("kh", k_train),
+                                 ("o_p", o_pred), ("h_p", h_pred), ("k_p", k_pred),
+                                 ("s_p", s_pred)):
+                    best[key].append(run())
+            b = {k: min(v) for k, v in best.items()}
+            n = args.predict_batch
+            print(f"\n{size} length {seq}: train batch {batch}, s/step: ours {b['ours']:.3f}, "
+                  f"transformers {b['hf']:.3f} ({b['hf'] / b['ours']:.2f}x), keras-hub "
+                  f"{b['kh']:.3f} ({b['kh'] / b['ours']:.2f}x)", flush=True)
+            print(f"{size} length {seq}: predict, examples/s: ours {n / b['o_p']:.1f}, "
+                  f"SavedModel {n / b['s_p']:.1f}, transformers {n / b['h_p']:.1f} "
+                  f"(ours {b['h_p'] / b['o_p']:.2f}x, SavedModel {b['h_p'] / b['s_p']:.2f}x), "
+                  f"keras-hub {n / b['k_p']:.1f} (ours {b['k_p'] / b['o_p']:.2f}x)", flush=True)
+            rows.append((size, seq, batch, b))
+    print("\n| model | length | train batch | train vs transformers | vs keras-hub | "
+          "predict vs transformers | SavedModel vs transformers | predict vs keras-hub |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size, seq, batch, b in rows:
+        print(f"| {size} | {seq} | {batch} | {b['hf'] / b['ours']:.2f}x | "
+              f"{b['kh'] / b['ours']:.2f}x | {b['h_p'] / b['o_p']:.2f}x | "
+              f"{b['h_p'] / b['s_p']:.2f}x | {b['k_p'] / b['o_p']:.2f}x |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
