@@ -183,7 +183,21 @@ def test_finetune_bad_input(bad, tiny_vocab, trained_pretrainer, tmp_path):
     ft = ["--progress=false", "--batch_size=8", "--max_seq_length=32", "--epochs=1",
           f"--output_dir={out}"]
     init = f"--init_checkpoint={export}"
+    other_vocab = str(bad / "other_vocab.txt")
+    short_row = write_glue(str(tmp_path / "SHORT_ROW"), "rte")
+    with open(os.path.join(short_row, "dev.tsv"), "a") as f:
+        f.write("99\tonly one column\n")
     cases = [
+        (["--task=rte", f"--data_dir={glue}", init, f"--vocab={other_vocab}"] + ft,
+         "differs from the checkpoint's vocabulary", out),
+        (["--task=rte", f"--data_dir={tmp_path}/missing", "--size=tiny",
+          f"--vocab={tiny_vocab}"] + ft, "is not a directory", out),
+        (["--task=glue9", f"--data_dir={glue}", "--size=tiny", f"--vocab={tiny_vocab}"] + ft,
+         "unknown GLUE task", out),
+        (["--task=rte", f"--data_dir={glue}", f"--init_checkpoint={tmp_path}/nothing"] + ft,
+         "does not exist", out),
+        (["--task=rte", f"--data_dir={short_row}", "--size=tiny", f"--vocab={tiny_vocab}"] + ft,
+         "dev.tsv:14: expected at least 4 tab-separated columns", out),
         (["--task=rte", f"--data_dir={bad_label}", init] + ft, "train.tsv:50", out),
         (["--task=rte", f"--data_dir={latin1}", init] + ft, "dev.tsv", out),
         (["--task=rte", f"--data_dir={no_train}", init] + ft, "train.tsv", out),

@@ -225,24 +225,8 @@ def test_multi_worker_two_processes(tiny_data, tmp_path):
     assert ckpt.endswith("ckpt-2")
 
 
-def test_clear_errors(tiny_data, tmp_path):
-    r = pretrain(str(tmp_path / "missing"), str(tmp_path / "m"))
-    assert r.returncode != 0 and "does not exist" in r.stderr and "Traceback" not in r.stderr
-    r = pretrain(tiny_data, str(tmp_path / "m"), "--max_seq_length=64")
-    assert "built with max_seq_length=32" in r.stderr and "Traceback" not in r.stderr
-    r = pretrain(tiny_data, str(tmp_path / "m"), "--config=vocab_size=50")
-    assert "has 112 tokens but the model config has vocab_size=50" in r.stderr
-    assert "Traceback" not in r.stderr
-    corrupt = tmp_path / "corrupt"
-    corrupt.mkdir()
-    (corrupt / "x.tfrecord").write_bytes(b"this is not a tfrecord at all" * 10)
-    r = pretrain(str(corrupt), str(tmp_path / "m"), "--vocab=" + os.path.join(
-        tiny_data, "..", "..", "vocab0", "vocab.txt"))
-    assert r.returncode != 0 and "Traceback" not in r.stderr
-    r = pretrain(str(corrupt / "*.tfrecord"), str(tmp_path / "m"),
-                 "--vocab=" + json.load(open(os.path.join(tiny_data, "metadata.json")))[
-                     "vocab_file"])
-    assert "x.tfrecord is not a readable TFRecord" in r.stderr, r.stderr[-2000:]
+def test_non_finite_loss_stops_with_the_step(tiny_data, tmp_path):
+    """(Bad data, flags and configs: tests/test_bad_input.py.)"""
     r = pretrain(tiny_data, str(tmp_path / "nan"), "--train_steps=6", "--learning_rate=1e12",
                  "--config=clip_norm=1e30", "--config=num_warmup_steps=0")
     assert r.returncode != 0 and "NaN/inf at step" in r.stderr, r.stderr[-2000:]
