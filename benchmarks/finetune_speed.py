@@ -9,15 +9,20 @@ interleaved rounds of `--steps` steps each:
            ElectraForSequenceClassification + torch.optim.AdamW; keras-hub =
            ElectraBackbone + a Dense head, compiled and run with train_on_batch, as a Keras
            user would.
-  predict  classifier logits for `--predict_batch` examples (GLUE dev evaluation):
+  predict  classifier logits for batches of `--predict_tokens` tokens (64 examples at
+           length 128 as in GLUE dev evaluation, 16 at SQuAD's 512):
            ours = finetune/training.py's prediction step; transformers in eval() under
            no_grad; keras-hub predict_on_batch; and our SavedModel export
            (`convert --to=saved_model`) through its serving signature.
 Prints seconds per step / examples per second and the ratios (goals: train >= 1.3x both
-peers, predict >= 1.5x transformers, SavedModel >= transformers eager).
+peers, predict >= 1.5x transformers, SavedModel >= transformers eager), and how much of
+our prediction time the matmuls alone take (tf.matmul timed at the model's shapes): the
+floor at this precision. `--precision=bf16` runs all of them in bfloat16 (Keras'
+mixed_bfloat16 policy for ours and keras-hub, torch.autocast for transformers).
 
     python benchmarks/finetune_speed.py                       # Small at 128 and 512, Base at 128
     python benchmarks/finetune_speed.py --cases=small:128:32 --steps=3
+    python benchmarks/finetune_speed.py --precision=bf16
 """
 from __future__ import annotations
 
@@ -66,7 +71,7 @@ def timer(run_once, data, steps):
 
 
 # ---------------------------------------------------------------------- ours
-def ours(enc, data, steps):
+def ours(enc, data, pred_data, steps):
     import tensorflow as tf
 
     from finetune import training
@@ -86,7 +91,8 @@ def ours(enc, data, steps):
     tensors = [{k: tf.constant(v) for k, v in b.items()} for b in data]
     train = timer(lambda b: float(step(b)), tensors, steps)
     predict_step = training.make_predict_step(model, strategy)
-    inputs = [{k: b[k] for k in ("input_ids", "input_mask", "segment_ids")} for b in tensors]
+    inputs = [{k: tf.constant(b[k]) for k in ("input_ids", "input_mask", "segment_ids")}
+              for b in pred_data]
     predict = timer(lambda b: np.asarray(predict_step(b)), inputs, steps)
     return model, train, predict
 
@@ -132,7 +138,38 @@ def enc_of(model):
                          num_heads=b.num_heads, intermediate_size=b.intermediate_dim)
 
 
-def transformers_peer(enc, model, data, steps, threads):
+def matmul_seconds(enc, tokens, batch, seq, rounds=3):
+    """Seconds the forward's matmuls alone take (the projections, FFN and attention
+    products of every layer, timed with tf.matmul at their shapes, best of `rounds`)."""
+    import keras
+    import tensorflow as tf
+
+    h, f, d = enc.hidden_size, enc.intermediate_size, enc.hidden_size // enc.num_heads
+    dtype = keras.mixed_precision.global_policy().compute_dtype
+    shapes = [((tokens, h), (h, h))] * 4 + [((tokens, h), (h, f)), ((tokens, f), (f, h))]
+    shapes = [(tf.random.normal(a, dtype=dtype), tf.random.normal(b, dtype=dtype))
+              for a, b in shapes]
+    heads = batch * enc.num_heads
+    q = tf.random.normal((heads, seq, d), dtype=dtype)
+    scores = tf.random.normal((heads, seq, seq), dtype=dtype)
+
+    @tf.function
+    def layer():
+        out = [tf.matmul(a, b) for a, b in shapes]
+        out.append(tf.matmul(q, q, transpose_b=True))
+        out.append(tf.matmul(scores, q))
+        return tf.add_n([tf.reduce_sum(tf.cast(o[:1, :1], tf.float32)) for o in out])
+    layer()
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.time()
+        for _ in range(enc.num_layers):
+            float(layer())
+        best = min(best, time.time() - t)
+    return best
+
+
+def transformers_peer(enc, model, data, pred_data, steps, threads, bf16=False):
     import torch
     import transformers
 
@@ -148,28 +185,30 @@ def transformers_peer(enc, model, data, steps, threads):
     assert all(k.startswith("classifier.") for k in missing), missing
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
     tensors = [{k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()} for b in data]
+    pred_tensors = [{k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()}
+                    for b in pred_data]
 
     def train_once(b):
         net.train()
-        out = net(input_ids=b["input_ids"], attention_mask=b["input_mask"],
-                  token_type_ids=b["segment_ids"], labels=b["label_ids"])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = net(input_ids=b["input_ids"], attention_mask=b["input_mask"],
+                      token_type_ids=b["segment_ids"], labels=b["label_ids"])
         opt.zero_grad()
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
-        return float(out.loss)
+        return float(out.loss.detach())
 
     def predict_once(b):
         net.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return net(input_ids=b["input_ids"], attention_mask=b["input_mask"],
-                       token_type_ids=b["segment_ids"]).logits.numpy()
-    return timer(train_once, tensors, steps), timer(predict_once, tensors, steps)
+                       token_type_ids=b["segment_ids"]).logits.float().numpy()
+    return timer(train_once, tensors, steps), timer(predict_once, pred_tensors, steps)
 
 
-def keras_hub_peer(enc, model, data, steps):
+def keras_hub_peer(enc, model, data, pred_data, steps):
     import keras
-    import keras_hub
 
     from electra_tf.interop.keras_hub_export import backbone_values
     from electra_tf.model import weights
@@ -185,10 +224,11 @@ def keras_hub_peer(enc, model, data, steps):
     net.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6,
                                                  global_clipnorm=1.0),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    feeds = [({"token_ids": b["input_ids"], "segment_ids": b["segment_ids"],
-               "padding_mask": b["input_mask"]}, b["label_ids"]) for b in data]
-    train = timer(lambda f: net.train_on_batch(f[0], f[1]), feeds, steps)
-    predict = timer(lambda f: net.predict_on_batch(f[0]), feeds, steps)
+    def feeds(batches):
+        return [({"token_ids": b["input_ids"], "segment_ids": b["segment_ids"],
+                  "padding_mask": b["input_mask"]}, b["label_ids"]) for b in batches]
+    train = timer(lambda f: net.train_on_batch(f[0], f[1]), feeds(data), steps)
+    predict = timer(lambda f: net.predict_on_batch(f[0]), feeds(pred_data), steps)
     return train, predict
 
 
@@ -197,19 +237,28 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default="small:128:32,small:512:8,base:128:8",
                    help="SIZE:LENGTH:BATCH,...")
-    p.add_argument("--predict_batch", type=int, default=64)
+    p.add_argument("--predict_tokens", type=int, default=8192)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = p.parse_args()
+    bf16 = args.precision == "bf16"
 
+    import warnings
+
+    import keras
     import tensorflow as tf
     import torch
+
+    warnings.filterwarnings("ignore", message="Gradients do not exist")  # keras-hub's pooler
+    if bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
     from electra_tf.configs import get_config
 
     print(f"machine: {os.cpu_count()} CPU cores; TF {tf.__version__}, torch "
-          f"{torch.__version__} ({args.threads} threads); best of {args.repeats} rounds of "
+          f"{torch.__version__} ({args.threads} threads); {args.precision}; best of {args.repeats} rounds of "
           f"{args.steps} steps", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,14 +266,15 @@ def main():
             size, seq, batch = case.split(":")
             seq, batch = int(seq), int(batch)
             enc = get_config(size).encoder
+            print(f"{size} length {seq}: building and warming up ours, transformers, "
+                  f"keras-hub, the SavedModel ...", file=sys.stderr, flush=True)
             train_data = batches(enc, batch, seq, 2)
-            pred_data = batches(enc, args.predict_batch, seq, 2, seed=1)
-            model, o_train, _ = ours(enc, train_data, args.steps)
-            _, _, o_pred = ours(enc, pred_data, args.steps)
-            h_train, _ = transformers_peer(enc, model, train_data, args.steps, args.threads)
-            _, h_pred = transformers_peer(enc, model, pred_data, args.steps, args.threads)
-            k_train, _ = keras_hub_peer(enc, model, train_data, args.steps)
-            _, k_pred = keras_hub_peer(enc, model, pred_data, args.steps)
+            n = max(1, args.predict_tokens // seq)
+            pred_data = batches(enc, n, seq, 2, seed=1)
+            model, o_train, o_pred = ours(enc, train_data, pred_data, args.steps)
+            h_train, h_pred = transformers_peer(enc, model, train_data, pred_data, args.steps,
+                                                args.threads, bf16)
+            k_train, k_pred = keras_hub_peer(enc, model, train_data, pred_data, args.steps)
             s_pred = saved_model(model, enc, pred_data, args.steps, tmp)
             best = {k: [] for k in ("ours", "hf", "kh", "o_p", "h_p", "k_p", "s_p")}
             for r in range(args.repeats):
@@ -233,22 +283,27 @@ def main():
                                  ("s_p", s_pred)):
                     best[key].append(run())
             b = {k: min(v) for k, v in best.items()}
-            n = args.predict_batch
+            b["mm"] = matmul_seconds(enc, n * seq, n, seq)
             print(f"\n{size} length {seq}: train batch {batch}, s/step: ours {b['ours']:.3f}, "
                   f"transformers {b['hf']:.3f} ({b['hf'] / b['ours']:.2f}x), keras-hub "
                   f"{b['kh']:.3f} ({b['kh'] / b['ours']:.2f}x)", flush=True)
-            print(f"{size} length {seq}: predict, examples/s: ours {n / b['o_p']:.1f}, "
+            print(f"{size} length {seq}: predict batch {n}, examples/s: ours "
+                  f"{n / b['o_p']:.1f}, "
                   f"SavedModel {n / b['s_p']:.1f}, transformers {n / b['h_p']:.1f} "
                   f"(ours {b['h_p'] / b['o_p']:.2f}x, SavedModel {b['h_p'] / b['s_p']:.2f}x), "
-                  f"keras-hub {n / b['k_p']:.1f} (ours {b['k_p'] / b['o_p']:.2f}x)", flush=True)
+                  f"keras-hub {n / b['k_p']:.1f} (ours {b['k_p'] / b['o_p']:.2f}x); the matmuls "
+                  f"alone {b['mm']:.3f} s of ours {b['o_p']:.3f} s "
+                  f"({100 * b['mm'] / b['o_p']:.0f}%)", flush=True)
             rows.append((size, seq, batch, b))
-    print("\n| model | length | train batch | train vs transformers | vs keras-hub | "
-          "predict vs transformers | SavedModel vs transformers | predict vs keras-hub |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"\n{args.precision}: | model | length | train batch | train vs transformers | "
+          "vs keras-hub | predict vs transformers | SavedModel vs transformers | "
+          "predict vs keras-hub | matmuls / our predict |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size, seq, batch, b in rows:
         print(f"| {size} | {seq} | {batch} | {b['hf'] / b['ours']:.2f}x | "
               f"{b['kh'] / b['ours']:.2f}x | {b['h_p'] / b['o_p']:.2f}x | "
-              f"{b['h_p'] / b['s_p']:.2f}x | {b['k_p'] / b['o_p']:.2f}x |")
+              f"{b['h_p'] / b['s_p']:.2f}x | {b['k_p'] / b['o_p']:.2f}x | "
+              f"{100 * b['mm'] / b['o_p']:.0f}% |")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,38 @@ def make_optimizer(model, opts: FinetuneOptions, total_steps: int):
                                         lr_multiplier=mult)
 
 
+def make_train_step(model, loss_fn, opts: FinetuneOptions, strategy: tf.distribute.Strategy,
+                    optimizer):
+    """batch -> the global batch's loss, after one optimisation step (one graph)."""
+    fp16 = opts.mixed_precision == "mixed_float16"
+    variables = model.trainable_variables
+
+    def replica_step(batch):
+        with tf.GradientTape() as tape:
+            outputs = model(batch, training=True)
+            loss = tf.reduce_sum(loss_fn(outputs, batch)) / opts.batch_size
+        grads = compute_gradients(tape, loss, variables, FLOAT16_LOSS_SCALE if fp16 else None)
+        sum_clip_apply(optimizer, grads, variables, opts.clip_norm)
+        return loss
+
+    @tf.function
+    def step(batch):
+        per_replica = strategy.run(replica_step, args=(batch,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+    return step
+
+
+def make_predict_step(model, strategy: tf.distribute.Strategy):
+    """batch (input_ids, input_mask, segment_ids) -> per-replica outputs (one graph)."""
+    inputs = ("input_ids", "input_mask", "segment_ids")
+
+    @tf.function
+    def step(batch):
+        return strategy.run(lambda b: model({k: b[k] for k in inputs}, training=False),
+                            args=(batch,))
+    return step
+
+
 def train(model, features: dict[str, np.ndarray], loss_fn, opts: FinetuneOptions,
           strategy: tf.distribute.Strategy, writer=None, label: str = "",
           checkpoint_dir: str | None = None, save_every: int = 0,
@@ -92,21 +124,7 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: FinetuneOptions
     ds = ds.shuffle(n, seed=opts.seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(opts.batch_size, drop_remainder=True).skip(start).prefetch(2)
     iterator = iter(strategy.experimental_distribute_dataset(ds))
-    fp16 = opts.mixed_precision == "mixed_float16"
-    variables = model.trainable_variables
-
-    def replica_step(batch):
-        with tf.GradientTape() as tape:
-            outputs = model(batch, training=True)
-            loss = tf.reduce_sum(loss_fn(outputs, batch)) / opts.batch_size
-        grads = compute_gradients(tape, loss, variables, FLOAT16_LOSS_SCALE if fp16 else None)
-        sum_clip_apply(optimizer, grads, variables, opts.clip_norm)
-        return loss
-
-    @tf.function
-    def step(batch):
-        per_replica = strategy.run(replica_step, args=(batch,))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+    step = make_train_step(model, loss_fn, opts, strategy, optimizer)
 
     from tqdm import tqdm
 
@@ -161,12 +179,7 @@ def predict(model, features: dict[str, np.ndarray], strategy: tf.distribute.Stra
               for k, v in features.items()}
     # repeat(): the iterator never hits end-of-sequence (which TF logs noisily)
     ds = tf.data.Dataset.from_tensor_slices(padded).batch(batch_size).repeat()
-    inputs = ("input_ids", "input_mask", "segment_ids")
-
-    @tf.function
-    def step(batch):
-        return strategy.run(lambda b: model({k: b[k] for k in inputs}, training=False),
-                            args=(batch,))
+    step = make_predict_step(model, strategy)
 
     chunks: dict[str, list] = {}
     iterator = iter(strategy.experimental_distribute_dataset(ds))
