@@ -34,9 +34,11 @@ flags.DEFINE_bool("no_lower_case", False, "Keep case (BERT-cased vocabularies)."
 flags.DEFINE_bool("no_strip_accents", False, "Keep accents.")
 flags.DEFINE_bool("file_is_document", False,
                   "Treat each file as one document; blank lines do not break documents.")
-flags.DEFINE_enum("encoding_errors", "strict", ["strict", "replace", "ignore"],
-                  "Text that is not UTF-8: an error naming the file (strict), or replaced by "
-                  "U+FFFD / dropped (the original BERT/ELECTRA scripts drop it).")
+flags.DEFINE_enum("encoding_errors", "auto", ["auto", "strict", "replace", "ignore"],
+                  "Bytes that are not UTF-8. auto: a few strays (<= 1 per 1,000 bytes) are "
+                  "replaced by U+FFFD with a note, more are an error naming the file; strict: "
+                  "any is an error; replace / ignore: replaced / dropped (the original "
+                  "BERT/ELECTRA scripts drop them).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing, non-empty output directory.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("verify", False, "Build nothing: read every record of an existing --output "

@@ -96,3 +96,26 @@ def test_auto_workers_keeps_small_corpora_in_process(monkeypatch):
     assert prep.auto_workers(127 * mb) == 1
     assert prep.auto_workers(128 * mb) == 2
     assert prep.auto_workers(10_000 * mb) == 8  # capped at the cores
+
+
+def test_stray_bytes_are_replaced_other_encodings_refused(tmp_path, capsys):
+    """encoding_errors=auto: one stray byte in 4,201 is replaced with a note (two bundled
+    Gutenberg books have a few); a Latin-1 file is an error naming file and offset."""
+    from electra_tf.data import prep, records
+
+    text = ("the king went to the castle by the river. " * 100).encode()
+    stray = tmp_path / "stray.txt"
+    stray.write_bytes(text[:2000] + b"\xe8" + text[2000:])
+    unit = prep.Unit(str(stray), 0, stray.stat().st_size)
+    lines = prep._read_lines(unit)
+    assert "\ufffd" in lines[0] and "stray.txt: 1 byte(s)" in capsys.readouterr().err
+    with pytest.raises(records.DataError, match=r"stray.txt: not UTF-8 text \(byte 0xe8 at "
+                                                r"offset 2000"):
+        prep._read_lines(unit, "strict")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\u00e9 na\u00efve r\u00e9sum\u00e9\n".encode("latin-1") * 50)
+    latin_unit = prep.Unit(str(latin), 0, latin.stat().st_size)
+    with pytest.raises(records.DataError, match="latin.txt: not UTF-8 text"):
+        prep._read_lines(latin_unit)
+    assert prep._read_lines(latin_unit, "ignore")[0] == "caf nave rsum"
+    assert prep._read_lines(latin_unit, "replace")[0] == "caf\ufffd na\ufffdve r\ufffdsum\ufffd"
