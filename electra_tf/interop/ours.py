@@ -136,14 +136,7 @@ def write(output_dir: str, config: ElectraConfig | EncoderConfig, kind: str,
     """Builds the model for `kind`, assigns `values` (every weight must be there with its
     shape) and writes weights + config.json (+ vocab.txt) to output_dir. `config`: an
     ElectraConfig, or for one network also that network's EncoderConfig."""
-    if kind == "pretraining":
-        named, _ = pretraining_variables(config)
-    else:
-        named, _ = network_variables(config, kind, head)
-    try:
-        weights.assign(named, values, source)
-    except weights.WeightsError as e:
-        raise CheckpointError(str(e)) from None
+    named = check(config, kind, values, source, head)
     os.makedirs(output_dir, exist_ok=True)
     prefix = weights.write(os.path.join(output_dir, "weights"), named)
     if kind == "pretraining":
@@ -157,19 +150,24 @@ def write(output_dir: str, config: ElectraConfig | EncoderConfig, kind: str,
     return prefix
 
 
-def check(config, kind: str, values: dict[str, np.ndarray], source: str) -> None:
-    """Every weight of the model `config` describes is in `values` with its shape
-    (CheckpointError naming the first misfits otherwise): a config.json that does not fit
-    its weights is caught here, not by whatever reads a conversion of them."""
+def check(config, kind: str, values: dict[str, np.ndarray], source: str,
+          head: bool | None = None) -> dict:
+    """Builds the model `config` describes (for one network: with its head if `head`,
+    default: if `values` has one) and assigns `values` to it; returns its named weights.
+    Every weight must be there with its shape (CheckpointError naming the misfits
+    otherwise): a config.json that does not fit its weights is caught here, not by
+    whatever reads a conversion of them."""
     if kind == "pretraining":
         named, _ = pretraining_variables(config)
     else:
-        named, _ = network_variables(config, kind,
-                                     head=any(n.startswith("head/") for n in values))
+        if head is None:
+            head = any(n.startswith("head/") for n in values)
+        named, _ = network_variables(config, kind, head)
     try:
         weights.assign(named, values, source)
     except weights.WeightsError as e:
         raise CheckpointError(str(e)) from None
+    return named
 
 
 def network_values(values: dict[str, np.ndarray], kind: str, which: str) -> dict[str, np.ndarray]:
