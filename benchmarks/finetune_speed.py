@@ -258,7 +258,8 @@ def main():
     from electra_tf.configs import get_config
 
     print(f"machine: {os.cpu_count()} CPU cores; TF {tf.__version__}, torch "
-          f"{torch.__version__} ({args.threads} threads); {args.precision}; best of {args.repeats} rounds of "
+          f"{torch.__version__} ({args.threads} threads); {args.precision}; best of "
+          f"{args.repeats} rounds of "
           f"{args.steps} steps", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

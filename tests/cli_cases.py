@@ -1,9 +1,10 @@
-"""Runs many invocations of one command line program in one interpreter (its imports paid
-once): `python -m tests.cli_cases MODULE` reads a JSON list of {"argv": [...], "output": path
-or null} on stdin and prints, per invocation, its exit code, what it wrote to stderr (or
-the traceback of an exception that escaped it) and whether it left `output` behind
-(which is then removed, so that every case starts without it). The bad-input suite (tests/test_bad_input.py) uses it;
-each program runs as `app.run(main)` would: flags parsed, then main."""
+"""Runs many invocations of one command line program in one interpreter (its imports
+paid once): `python -m tests.cli_cases MODULE` reads a JSON list of {"argv": [...],
+"output": path or null} on stdin and prints, per invocation, its exit code, what it wrote
+to stderr (or the traceback of an exception that escaped it) and whether it left
+`output` behind (which is then removed, so that every case starts without it). The
+bad-input suite (tests/test_bad_input.py) uses it; each program runs as `app.run(main)`
+would: flags parsed, then main."""
 from __future__ import annotations
 
 import contextlib

@@ -1,10 +1,9 @@
 """Where a resumed run's input stream starts: restored from the checkpoint's iterator
 state (constant time), or, without a usable one, by skipping the consumed records; both
 must give the batches an uninterrupted run would have read next."""
-import os
-
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.conftest import make_trainer
 
@@ -51,7 +50,7 @@ def test_resume_restores_the_saved_iterator_state(tiny_data, tiny_vocab, files, 
     first.train()
     latest = first.manager.latest_checkpoint
     assert latest.endswith("ckpt-3")
-    names = {n for n, _ in __import__("tensorflow").train.list_variables(latest)}
+    names = {n for n, _ in tf.train.list_variables(latest)}
     assert checkpoints.INPUT_STATE in names
 
     again = make_trainer(tiny_data, tiny_vocab, md, dict(save_every=3, seed=0),

@@ -144,7 +144,8 @@ def check_metadata(metadata: dict | None, data: str, max_seq_length: int,
     if metadata.get("vocab_size") is not None and metadata["vocab_size"] > vocab_size:
         raise DataError(
             f"{where} uses a vocabulary of {metadata['vocab_size']} tokens but the model "
-            f"config has vocab_size={vocab_size}: pass --config=vocab_size={metadata['vocab_size']} "
+            f"config has vocab_size={vocab_size}: pass "
+            f"--config=vocab_size={metadata['vocab_size']} "
             f"or rebuild the data with the model's vocab")
     if vocab_hash is not None and metadata.get("vocab_hash") not in (None, vocab_hash):
         raise DataError(f"{where} was tokenized with another vocab than "
