@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ROOT, TEXT
 
+
 def run_cases(module, cases, timeout=600):
     """[(argv, expected text in the error line, output path that must not be left)]:
     runs them all in one interpreter and checks each."""
@@ -24,6 +25,7 @@ def run_cases(module, cases, timeout=600):
                        text=True, timeout=timeout, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     results = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(results) == len(cases)
     failures = []
     for (argv, expected, output), res in zip(cases, results):
         lines = [ln for ln in res["stderr"].strip().splitlines() if ln.strip()]
