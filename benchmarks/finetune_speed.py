@@ -97,15 +97,22 @@ def ours(enc, data, pred_data, steps):
     return model, train, predict
 
 
+def encoder_values(model):
+    """{our name: array} of a fine-tuning model's embeddings and encoder: what each peer
+    is given, so that all run the same weights."""
+    from electra_tf.model import weights
+
+    return {n: v.numpy() for n, v in
+            weights.network_weights(model.backbone.embeddings, model.backbone).items()}
+
+
 def saved_model(model, enc, data, steps, tmp):
     """Our SavedModel export of `model`'s encoder + a classifier's logits, served."""
     import tensorflow as tf
 
     from electra_tf.interop import saved_model as sm
-    from electra_tf.model import weights
 
-    values = {n: v.numpy() for n, v in
-              weights.network_weights(model.backbone.embeddings, model.backbone).items()}
+    values = encoder_values(model)
     path = os.path.join(tmp, "saved_model")
     sm.export(enc, values, path)
     serve = tf.saved_model.load(path).signatures["serving_default"]
@@ -115,27 +122,15 @@ def saved_model(model, enc, data, steps, tmp):
 
 
 # ---------------------------------------------------------------------- peers
-def hf_state(model):
+def hf_state(enc, model):
     """Our backbone's weights as a transformers ElectraModel state dict (electra_tf's own
     converter: the same values in both)."""
     from electra_tf.interop import google_names as gn
     from electra_tf.interop import huggingface as hf
-    from electra_tf.model import weights
 
-    values = {n: v.numpy() for n, v in
-              weights.network_weights(model.backbone.embeddings, model.backbone).items()}
-    entries = gn.network_entries(enc_of(model), "discriminator", head=False)
-    return hf.from_google(gn.convert(entries, values, "to_theirs", "benchmark"), "electra",
-                          "electra.")
-
-
-def enc_of(model):
-    from electra_tf.configs import EncoderConfig
-
-    b = model.backbone
-    return EncoderConfig(vocab_size=b.vocabulary_size, embedding_size=b.embedding_dim,
-                         hidden_size=b.hidden_dim, num_layers=b.num_layers,
-                         num_heads=b.num_heads, intermediate_size=b.intermediate_dim)
+    entries = gn.network_entries(enc, "discriminator", head=False)
+    return hf.from_google(gn.convert(entries, encoder_values(model), "to_theirs", "benchmark"),
+                          "electra", "electra.")
 
 
 def matmul_seconds(enc, tokens, batch, seq, rounds=3):
@@ -181,7 +176,7 @@ def transformers_peer(enc, model, data, pred_data, steps, threads, bf16=False):
                                         num_labels=NUM_LABELS)
     net = transformers.ElectraForSequenceClassification(config)
     missing, _ = net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
-                                      for k, v in hf_state(model).items()}, strict=False)
+                                      for k, v in hf_state(enc, model).items()}, strict=False)
     assert all(k.startswith("classifier.") for k in missing), missing
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
     tensors = [{k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()} for b in data]
@@ -211,10 +206,8 @@ def keras_hub_peer(enc, model, data, pred_data, steps):
     import keras
 
     from electra_tf.interop.keras_hub_export import backbone_values
-    from electra_tf.model import weights
 
-    values = {n: v.numpy() for n, v in
-              weights.network_weights(model.backbone.embeddings, model.backbone).items()}
+    values = encoder_values(model)
     backbone = backbone_values(enc, values)
     inputs = {k: keras.Input((None,), dtype="int32", name=k)
               for k in ("token_ids", "segment_ids", "padding_mask")}

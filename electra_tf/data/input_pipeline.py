@@ -9,7 +9,6 @@ from electra_tf.data import records
 def check_records(files: list[str], max_seq_length: int) -> None:
     """Reads the first record of each file: clear errors for corrupt files or records
     of another sequence length (instead of a failure deep inside tf.data later)."""
-    spec = {name: tf.io.VarLenFeature(tf.int64) for name in records.FEATURES}
     for path in files:
         try:
             first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
@@ -23,18 +22,13 @@ def check_records(files: list[str], max_seq_length: int) -> None:
             example = tf.train.Example.FromString(first.numpy())
         except Exception:  # noqa: BLE001 - protobuf's DecodeError, whatever its module
             example = None
-        missing = (list(records.FEATURES) if example is None else
-                   [n for n in records.FEATURES if n not in example.features.feature])
+        features = {} if example is None else example.features.feature
+        missing = [n for n in records.FEATURES
+                   if n not in features or features[n].WhichOneof("kind") != "int64_list"]
         if missing:
             raise records.DataError(f"{path} does not hold pre-training examples (no int64 "
                                     f"{missing}): build it with data_prep/build_tfrecords.py")
-        try:
-            ex = tf.io.parse_single_example(first, spec)
-        except tf.errors.InvalidArgumentError:
-            raise records.DataError(f"{path} does not hold pre-training examples with int64 "
-                                    f"{list(records.FEATURES)}: build it with "
-                                    f"data_prep/build_tfrecords.py") from None
-        length = int(tf.shape(ex["input_ids"].values)[0])
+        length = len(features["input_ids"].int64_list.value)
         if length != max_seq_length:
             raise records.DataError(f"{path} holds examples of length {length} but the model "
                                     f"config has max_seq_length={max_seq_length}: pass "
