@@ -36,9 +36,10 @@ class SquadHead(keras.layers.Layer):
     """Start logits; end logits conditioned on the start representation; optional
     answerability classifier (SQuAD 2.0), as the original's joint prediction.
 
-    Training (start_positions given): the end logits use the gold start
-    (teacher forcing). Inference: the top `beam_size` starts, and for each the
-    top `beam_size` ends, as log-probabilities.
+    Training (start_positions given): start and end logits, the end logits with the
+    gold start (teacher forcing). Inference: the top `beam_size` starts, and for each
+    the top `beam_size` ends, as log-probabilities (no per-position outputs, so
+    prediction can cut batches to their own length: finetune/batching.py).
     """
 
     def __init__(self, beam_size: int = 20, answerable: bool = False, hidden_units: int = 512,
@@ -65,9 +66,26 @@ class SquadHead(keras.layers.Layer):
             self.answer_dense.build((None, self.answer_hidden.units))
         self.built = True
 
-    def _end_logits(self, start_features, end_features):
-        x = ops.concatenate([start_features, end_features], axis=-1)
-        return ops.cast(ops.squeeze(self.end_dense(self.end_hidden(x)), -1), "float32")
+    def _end_logits(self, start_features, hidden):
+        """end_dense(end_hidden(concat[start feature, hidden at each end position]))
+        for start features [B, H] (training) or [B, K, H] (the beam): [B, L] or [B, K, L].
+
+        As the original's maths, without building the concatenation: a dense layer of
+        a concatenation is the sum of the two halves' products, so the start half is
+        multiplied once per start instead of once per (start, end) pair, which was most
+        of the head's cost at inference (K=20 starts x L ends x 2H x 512)."""
+        layer = self.end_hidden
+        dtype = layer.compute_dtype
+        kernel = ops.cast(layer.kernel, dtype)
+        width = ops.shape(start_features)[-1]
+        start_part = ops.matmul(ops.cast(start_features, dtype), kernel[:width])
+        end_part = ops.matmul(ops.cast(hidden, dtype), kernel[width:]) + ops.cast(layer.bias,
+                                                                                 dtype)
+        if len(start_features.shape) == 2:  # [B, 1, U] + [B, L, U]
+            x = start_part[:, None, :] + end_part
+        else:  # [B, K, 1, U] + [B, 1, L, U]
+            x = start_part[:, :, None, :] + end_part[:, None, :, :]
+        return ops.cast(ops.squeeze(self.end_dense(layer.activation(x)), -1), "float32")
 
     def call(self, hidden, inputs, training=None):
         """`inputs`: input_mask, segment_ids and, in training, start_positions (the end
@@ -82,21 +100,18 @@ class SquadHead(keras.layers.Layer):
         penalty = NEG * (answer_mask - 1.0)
         # Logits in float32 under mixed precision (the dense layers compute in 16 bits).
         start_logits = ops.cast(ops.squeeze(self.start_dense(hidden), -1), "float32") + penalty
-        out = {"start_logits": start_logits}
+        out = {}
         if start_positions is not None:
+            out["start_logits"] = start_logits
             pick = ops.one_hot(start_positions, length)  # [B, L]
             start_feat = ops.sum(pick[:, :, None] * hidden, axis=1)  # [B, H]
-            start_feat = ops.broadcast_to(start_feat[:, None, :], ops.shape(hidden))
             out["end_logits"] = self._end_logits(start_feat, hidden) + penalty
         else:
             start_log_probs = ops.log_softmax(start_logits, axis=-1)
             top_start_lp, top_start = ops.top_k(start_log_probs, k=self.beam_size)
             pick = ops.one_hot(top_start, length)  # [B, K, L]
-            start_feat = ops.einsum("bkl,blh->bkh", pick, hidden)
-            shape = (ops.shape(hidden)[0], self.beam_size, length, ops.shape(hidden)[2])
-            start_feat = ops.broadcast_to(start_feat[:, :, None, :], shape)
-            end_feat = ops.broadcast_to(hidden[:, None, :, :], shape)
-            end_logits = self._end_logits(start_feat, end_feat) + penalty[:, None, :]
+            start_feat = ops.einsum("bkl,blh->bkh", pick, hidden)  # [B, K, H]
+            end_logits = self._end_logits(start_feat, hidden) + penalty[:, None, :]
             top_end_lp, top_end = ops.top_k(ops.log_softmax(end_logits, axis=-1),
                                             k=self.beam_size)
             out.update(start_top_log_probs=top_start_lp, start_top_index=top_start,

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -15,7 +16,7 @@ import tensorflow as tf
 from electra_tf import optimization
 from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learning_rate,
                                    seed_states, sum_clip_apply)
-from finetune import layerwise_lr
+from finetune import batching, layerwise_lr
 
 
 class FinetuneError(RuntimeError):
@@ -54,7 +55,9 @@ def make_optimizer(model, opts: FinetuneOptions, total_steps: int):
 
 def make_train_step(model, loss_fn, opts: FinetuneOptions, strategy: tf.distribute.Strategy,
                     optimizer):
-    """batch -> the global batch's loss, after one optimisation step (one graph)."""
+    """batch -> the global batch's loss, after one optimisation step (one graph; batches
+    of other lengths reuse it: `reduce_retracing` turns the length into a dynamic axis
+    after the second one seen, instead of a trace per length)."""
     fp16 = opts.mixed_precision == "mixed_float16"
     variables = model.trainable_variables
 
@@ -66,20 +69,33 @@ def make_train_step(model, loss_fn, opts: FinetuneOptions, strategy: tf.distribu
         sum_clip_apply(optimizer, grads, variables, opts.clip_norm)
         return loss
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def step(batch):
         per_replica = strategy.run(replica_step, args=(batch,))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
     return step
 
 
-def make_predict_step(model, strategy: tf.distribute.Strategy):
-    """batch (input_ids, input_mask, segment_ids) -> per-replica outputs (one graph)."""
-    inputs = ("input_ids", "input_mask", "segment_ids")
+_predict_steps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
-    @tf.function
+
+def make_predict_step(model, strategy: tf.distribute.Strategy):
+    """batch (input_ids, input_mask, segment_ids) -> per-replica outputs (one graph, any
+    length; see make_train_step). One per model and strategy: evaluating after every
+    epoch reuses the traced graph instead of tracing the model again."""
+    steps = _predict_steps.setdefault(model, {})
+    if id(strategy) not in steps:
+        steps[id(strategy)] = (strategy, _predict_step(model, strategy))
+    return steps[id(strategy)][1]
+
+
+def _predict_step(model, strategy):
+    model = weakref.ref(model)  # the cache above must not keep the model alive
+
+    @tf.function(reduce_retracing=True)
     def step(batch):
-        return strategy.run(lambda b: model({k: b[k] for k in inputs}, training=False),
+        return strategy.run(lambda b: model()({k: b[k] for k in batching.TOKEN_FEATURES},
+                                              training=False),
                             args=(batch,))
     return step
 
@@ -122,7 +138,8 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: FinetuneOptions
                   f"{start}", flush=True)
     ds = tf.data.Dataset.from_tensor_slices(features)
     ds = ds.shuffle(n, seed=opts.seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(opts.batch_size, drop_remainder=True).skip(start).prefetch(2)
+    ds = ds.batch(opts.batch_size, drop_remainder=True).skip(start)
+    ds = ds.map(batching.trim).prefetch(2)  # each batch to its longest example
     iterator = iter(strategy.experimental_distribute_dataset(ds))
     step = make_train_step(model, loss_fn, opts, strategy, optimizer)
 
@@ -169,25 +186,38 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: FinetuneOptions
 
 def predict(model, features: dict[str, np.ndarray], strategy: tf.distribute.Strategy,
             batch_size: int = 64) -> dict[str, np.ndarray]:
-    """model(batch, training=False) over every example, in order (the last batch is
-    padded and the padding dropped)."""
+    """model(batch, training=False) over every example; outputs in the examples' order.
+
+    The examples run shortest first, each batch cut to its longest example
+    (batching.py), so outputs must not have a sequence axis (the classifier's and the
+    SQuAD head's do not). Under several replicas the last batch is padded with copies
+    to a multiple of their number, and the copies dropped.
+    """
     n = len(next(iter(features.values())))
     replicas = strategy.num_replicas_in_sync
     batch_size = max(replicas, batch_size - batch_size % replicas)
-    pad = (-n) % batch_size
-    padded = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) if pad else v
-              for k, v in features.items()}
+    order = batching.length_order(features)
+    pad = (-n) % replicas
+    order = np.concatenate([order, np.repeat(order[-1:], pad)])
+    sorted_features = {k: features[k][order] for k in batching.TOKEN_FEATURES}
     # repeat(): the iterator never hits end-of-sequence (which TF logs noisily)
-    ds = tf.data.Dataset.from_tensor_slices(padded).batch(batch_size).repeat()
+    min_length = getattr(getattr(model, "head", None), "beam_size", 1)  # top-k positions
+    ds = tf.data.Dataset.from_tensor_slices(sorted_features).batch(batch_size)
+    ds = ds.map(lambda b: batching.trim(b, min_length)).repeat()
     step = make_predict_step(model, strategy)
 
     chunks: dict[str, list] = {}
     iterator = iter(strategy.experimental_distribute_dataset(ds))
-    for _ in range((n + pad) // batch_size):
+    for _ in range(-(-(n + pad) // batch_size)):
         out = step(next(iterator))
         if not isinstance(out, dict):
             out = {"output": out}
         for k, v in out.items():
             chunks.setdefault(k, []).extend(
                 np.asarray(t) for t in strategy.experimental_local_results(v))
-    return {k: np.concatenate(v)[:n] for k, v in chunks.items()}
+    inverse = np.argsort(order[:n])
+    for k, v in chunks.items():
+        if len({c.shape[1:] for c in v}) > 1:
+            raise ValueError(f"prediction output {k!r} has a per-position axis; predict() "
+                             f"cuts batches to their own length, so outputs must not")
+    return {k: np.concatenate(v)[:n][inverse] for k, v in chunks.items()}

@@ -156,3 +156,83 @@ def test_size_mismatch_names_the_weights(trained_pretrainer):
         load_pretrained(classification_model(wrong, 2), f"{model_dir}/discriminator")
     with pytest.raises(CheckpointError, match="does not exist"):
         load_pretrained(classification_model(tiny(), 2), f"{model_dir}/nope")
+
+
+def ragged_inputs(lengths, full=96, seed=1, vocab=112):
+    """Examples of the given real lengths, padded to `full` (padding at the end)."""
+    rng = np.random.default_rng(seed)
+    n = len(lengths)
+    ids = rng.integers(5, vocab, (n, full)).astype("int32")
+    mask = (np.arange(full)[None] < np.array(lengths)[:, None]).astype("int32")
+    seg = ((np.arange(full)[None] >= np.array(lengths)[:, None] // 3) * mask).astype("int32")
+    ids[:, 0] = 2
+    return {"input_ids": ids * mask, "input_mask": mask, "segment_ids": seg}
+
+
+LENGTHS = [70, 5, 33, 12, 96, 40, 8, 17, 50, 3, 64, 20, 29]
+
+
+def test_trim_cuts_to_the_longest_example():
+    from finetune import batching
+
+    def trimmed(lengths, **kw):
+        x = {k: tf.constant(v) for k, v in ragged_inputs(lengths, full=96).items()}
+        out = batching.trim(dict(x, label=tf.constant([0, 1, 0])), **kw)
+        assert out["label"].shape == (3,)
+        assert out["input_ids"].shape == out["segment_ids"].shape == out["input_mask"].shape
+        np.testing.assert_array_equal(out["input_mask"].numpy().sum(1), lengths)
+        return out["input_ids"].shape[1]
+
+    assert trimmed([5, 17, 12]) == 17
+    assert trimmed([5, 96, 12]) == 96
+    assert trimmed([5, 17, 12], min_length=20) == 20  # the SQuAD head's beam
+    assert trimmed([5, 17, 12], min_length=200) == 96
+    order = batching.length_order(ragged_inputs(LENGTHS))
+    assert [LENGTHS[i] for i in order] == sorted(LENGTHS)
+
+
+@pytest.mark.parametrize("head", ["classifier", "squad"])
+def test_predict_sorted_and_trimmed_equals_full_length(head):
+    """training.predict runs the examples shortest first, each batch cut to its longest
+    example: outputs in the original order, equal to the model on the full-length
+    padded inputs (float rounding only)."""
+    config = tiny(hidden_dropout=0.0, attention_dropout=0.0)
+    model = (classification_model(config, 3) if head == "classifier"
+             else squad_model(config, v2=True, beam_size=3))
+    x = ragged_inputs(LENGTHS)
+    got = training.predict(model, x, tf.distribute.get_strategy(), batch_size=4)
+    full = model(x, training=False)
+    full = full if isinstance(full, dict) else {"output": full}
+    assert set(got) == set(full)
+    for k, v in full.items():
+        v = ops.convert_to_numpy(v)
+        if k.endswith("index"):  # equal scores may swap places; compare the scores' order
+            assert (got[k] == v).mean() > 0.95, k
+        else:
+            np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-4, err_msg=k)
+
+
+def test_train_on_trimmed_batches_equals_full_length(monkeypatch):
+    """Fine-tuning on batches cut to their longest example gives the weights that the
+    full-length batches give (dropout off; float rounding only)."""
+    from finetune import batching
+    from finetune.glue.classification import loss_fn
+    from finetune.glue.tasks import get_task
+
+    config = tiny(hidden_dropout=0.0, attention_dropout=0.0)
+    x = ragged_inputs(LENGTHS * 2)
+    x["label"] = np.arange(len(LENGTHS) * 2, dtype="int32") % 2
+    opts = training.FinetuneOptions(learning_rate=1e-3, layer_decay=0.8, batch_size=4,
+                                    epochs=1.0, progress=False)
+    strategy = tf.distribute.get_strategy()
+    results = []
+    for trim in (batching.trim, lambda batch: batch):
+        monkeypatch.setattr(batching, "trim", trim)
+        keras_seed = 7
+        import keras
+        keras.utils.set_random_seed(keras_seed)
+        model = classification_model(config, 2)
+        training.train(model, x, loss_fn(get_task("rte")), opts, strategy)
+        results.append([v.numpy() for v in model.weights])
+    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(*results))
+    assert worst < 1e-4, worst
