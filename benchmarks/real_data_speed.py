@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
-DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")  # --data_dir
 
 import numpy as np  # noqa: E402
 
@@ -277,6 +277,7 @@ def report(title, unit, count, t, rows):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data_dir", default=DATA, help="../shared/data: glue/, squad/, vocab/")
     p.add_argument("--size", default="small")
     p.add_argument("--tasks", default="sst-2,mrpc")
     p.add_argument("--max_seq_length", type=int, default=128)
@@ -289,6 +290,8 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args()
+    global DATA
+    DATA = args.data_dir
 
     import warnings
 
