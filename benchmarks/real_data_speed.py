@@ -276,6 +276,7 @@ def report(title, unit, count, t, rows):
 
 
 def main():
+    global DATA
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data_dir", default=DATA, help="../shared/data: glue/, squad/, vocab/")
     p.add_argument("--size", default="small")
@@ -290,7 +291,6 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = p.parse_args()
-    global DATA
     DATA = args.data_dir
 
     import warnings
