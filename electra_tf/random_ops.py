@@ -5,7 +5,8 @@ example stream index). Masks and samples therefore differ across steps and
 replicas (different examples), do not depend on how a global batch is split
 across replicas or accumulation micro-batches, and need no RNG state in
 checkpoints: a resumed run draws exactly what the uninterrupted run drew.
-`uniform_bits` is the raw-bits draw behind the model's dropout (model/elementwise.py).
+`hash_bits` is a counter-based draw for element-wise kernels: the model's dropout
+(model/elementwise.py) and the generator's Gumbel-max sampling (objectives/common.py).
 """
 from __future__ import annotations
 
@@ -44,22 +45,62 @@ def _stateless_uniform(shape, seed):
     raise NotImplementedError(f"per-example randomness is not implemented for {backend}")
 
 
-def uniform_bits(n, seed):
-    """n uniform uint32 words from a [2] seed (e.g. a keras SeedGenerator draw), or None
-    on a backend other than TensorFlow/JAX (callers then fall back to Keras' own ops)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
+_HASH_SHIFTS = (16, 15, 16)
+_HASH_MULTIPLIERS = (0x7FEB352D, 0x846CA68B)
 
-        # int32 seeds, as Keras' own TF random ops use (XLA needs them).
-        seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), tf.int32.max - 1), tf.int32)
-        return tf.random.stateless_uniform([n], seed, minval=None, maxval=None,
-                                           dtype=tf.uint32)
-    if backend == "jax":
-        import jax
 
-        return jax.random.bits(_jax_key(seed), (n,), dtype="uint32")
-    return None
+def _u32(value):
+    return ops.convert_to_tensor(value, "uint32")
+
+
+def mix32(h):
+    """C. Wellons' `lowbias32` integer hash of uint32 values: each input bit flips each
+    output bit with probability ~1/2 (among the lowest measured biases for two
+    multiplies), so consecutive counters give unrelated outputs."""
+    h = ops.bitwise_xor(h, ops.right_shift(h, _u32(_HASH_SHIFTS[0])))
+    h = ops.multiply(h, _u32(_HASH_MULTIPLIERS[0]))
+    h = ops.bitwise_xor(h, ops.right_shift(h, _u32(_HASH_SHIFTS[1])))
+    h = ops.multiply(h, _u32(_HASH_MULTIPLIERS[1]))
+    return ops.bitwise_xor(h, ops.right_shift(h, _u32(_HASH_SHIFTS[2])))
+
+
+def hash_bits(counter, key0, key1):
+    """32 pseudo-random bits per uint32 `counter` value under the key (key0, key1):
+    mix32(mix32(counter ^ key0) + key1). The key enters twice, so nearby keys (a seed
+    generator's consecutive states, consecutive example indices) give unrelated streams.
+    The keys may be of any shape that broadcasts to the counter's: they are broadcast
+    explicitly, because TF's uint32 add broadcast a [B, 1, 1] key wrongly inside a
+    MirroredStrategy graph under op determinism (found by
+    test_mirrored_two_replicas_matches_one_device; reproduced in isolation).
+
+    A counter-based draw made of element-wise integer maths: inside an XLA-fused kernel
+    (model/fusion.py) it costs a few instructions per element and nothing is stored, so
+    a backward pass can recompute a forward pass's draw (dropout) and a draw can be fused
+    with what consumes it (Gumbel-max sampling), where TF's Philox is a separate op that
+    writes every word to memory."""
+    shape = ops.shape(counter)
+    key0 = ops.broadcast_to(ops.convert_to_tensor(key0, "uint32"), shape)
+    key1 = ops.broadcast_to(ops.convert_to_tensor(key1, "uint32"), shape)
+    return mix32(ops.add(mix32(ops.bitwise_xor(counter, key0)), key1))
+
+
+def hash_uniform(counter, key0, key1):
+    """float32 uniform in [0, 1) from the top 24 bits of `hash_bits` (multiples of 2^-24)."""
+    bits = ops.right_shift(hash_bits(counter, key0, key1), _u32(8))
+    return ops.cast(bits, "float32") * (1.0 / (1 << 24))
+
+
+def hash_keys(seeds):
+    """[..., 2] int64 seeds -> ([...], [...]) uint32 keys; each key folds its seed's high
+    32 bits into its low ones (the identity for seeds below 2^32)."""
+    seeds = ops.cast(seeds, "int64")
+
+    def fold(x):
+        low = ops.cast(ops.bitwise_and(x, ops.convert_to_tensor(0xFFFFFFFF, "int64")), "uint32")
+        high = ops.cast(ops.bitwise_and(ops.right_shift(x, ops.convert_to_tensor(32, "int64")),
+                                        ops.convert_to_tensor(0xFFFFFFFF, "int64")), "uint32")
+        return ops.bitwise_xor(low, mix32(high))
+    return fold(seeds[..., 0]), fold(seeds[..., 1])
 
 
 def per_example_uniform(seeds, shape):

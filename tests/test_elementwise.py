@@ -83,21 +83,59 @@ def test_bias_gelu_erf_equals_gelu_of_the_sum_values_and_gradients(dtype, tol):
                                rtol=10 * tol, atol=10 * tol * np.abs(want_db).max())
 
 
+def _lowbias32(h):
+    """C. Wellons' lowbias32 in numpy uint64 arithmetic, reduced mod 2^32 by hand."""
+    h = h.astype(np.uint64)
+    h ^= h >> 16
+    h = (h * 0x7FEB352D) & 0xFFFFFFFF
+    h ^= h >> 15
+    h = (h * 0x846CA68B) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+@pytest.mark.parametrize("fused", ["1", "0"])
+def test_keep_mask_is_the_documented_hash(fused, monkeypatch):
+    """keep_mask against the hash written out in numpy, with and without XLA fusion
+    (integer maths: bit-identical)."""
+    from electra_tf.model import elementwise
+
+    monkeypatch.setenv("ELECTRA_TF_XLA_FUSION", fused)
+    key = np.array([0x12345678, 0xFEDCBA98], np.uint64)
+    index = np.arange(6 * 7, dtype=np.uint64)
+    h = _lowbias32(((_lowbias32(index ^ key[0]) + key[1]) & 0xFFFFFFFF))
+    want = (h >= round(0.3 * 2 ** 32)).reshape(6, 7)
+    got = elementwise.keep_mask(42, tf.constant(key.astype(np.int64)), 0.3)
+    np.testing.assert_array_equal(np.asarray(got).reshape(6, 7), want)
+    x = tf.constant(np.random.default_rng(0).normal(size=(6, 7)), tf.float32)
+    y = elementwise._hash_dropout(tf.reshape(x, [-1]), tf.constant(key.astype(np.int64)),
+                                  0.3).numpy().reshape(6, 7)
+    np.testing.assert_allclose(y, np.where(want, x.numpy() / 0.7, 0.0), rtol=1e-6)
+
+
 @pytest.mark.parametrize("rate", [0.1, 0.5])
 def test_bit_dropout_statistics_and_scaling(rate):
     layer = BitDropout(rate, seed=3)
-    x = tf.ones([400, 1001])  # odd element count: the last word's high half is unused
+    x = tf.ones([400, 1001])
     y = layer(x, training=True).numpy()
     kept = y != 0
     n = y.size
-    p_drop = round(rate * 65536) / 65536
-    # dropped fraction within 5 standard deviations of the 16-bit threshold's rate
-    assert abs((1 - kept.mean()) - p_drop) < 5 * math.sqrt(p_drop * (1 - p_drop) / n)
+    p_drop = round(rate * 2 ** 32) / 2 ** 32
+    sd = math.sqrt(p_drop * (1 - p_drop) / n)
+    # dropped fraction within 5 standard deviations of the rate
+    assert abs((1 - kept.mean()) - p_drop) < 5 * sd
     np.testing.assert_allclose(y[kept], 1.0 / (1.0 - rate), rtol=1e-6)
-    # no structure: rows and columns drop alike (the low/high halves are independent)
-    first, second = kept[:200].mean(), kept[200:].mean()
-    assert abs(first - second) < 0.01
+    # no structure: rows and columns drop alike
+    assert abs(kept[:200].mean() - kept[200:].mean()) < 0.01
     assert abs(kept[:, ::2].mean() - kept[:, 1::2].mean()) < 0.01
+    # neighbours (a counter's consecutive values) decide independently:
+    # P(both dropped) = p^2 within 5 standard deviations
+    dropped = ~kept.ravel()
+    both = (dropped[1:] & dropped[:-1]).mean()
+    assert abs(both - p_drop ** 2) < 5 * math.sqrt(p_drop ** 2 * (1 - p_drop ** 2) / n)
+    # and so do the draws of consecutive calls (consecutive seed-generator keys)
+    again = ~(layer(x, training=True).numpy() != 0).ravel()
+    both = (dropped & again).mean()
+    assert abs(both - p_drop ** 2) < 5 * math.sqrt(p_drop ** 2 * (1 - p_drop ** 2) / n)
 
 
 def test_bit_dropout_masks_differ_per_call_and_repeat_per_seed():

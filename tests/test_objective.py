@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from electra_tf import masking, objectives
@@ -90,12 +91,19 @@ def test_disallow_correct_and_temperature():
 
 
 def test_gumbel_samples_follow_the_softmax():
-    logits = np.log(np.array([[[0.1, 0.2, 0.3, 0.4, 1e-9, 1e-9]]], np.float32))
-    logits = np.repeat(logits, 4000, axis=0)
+    """100,000 draws (4,000 examples x 25 positions) match softmax(logits): each
+    frequency within 5 standard deviations, and no two positions of an example agree
+    more often than independent draws would."""
+    p = np.array([0.1, 0.2, 0.3, 0.4, 1e-9, 1e-9])
+    logits = np.broadcast_to(np.log(p).astype(np.float32), (4000, 25, V))
     seeds = np.stack([np.ones(4000, np.int64), np.arange(4000, dtype=np.int64)], -1)
-    s = np.asarray(objectives.sample_tokens(logits, seeds)).ravel()
-    freq = np.bincount(s, minlength=V)[:4] / 4000
-    np.testing.assert_allclose(freq, [0.1, 0.2, 0.3, 0.4], atol=0.03)
+    s = np.asarray(objectives.sample_tokens(logits, seeds))
+    n = s.size
+    freq = np.bincount(s.ravel(), minlength=V) / n
+    sd = np.sqrt(p * (1 - p) / n)
+    assert (np.abs(freq - p) < 5 * sd + 1e-12).all(), freq
+    same = (s[:, 1:] == s[:, :-1]).mean()  # neighbouring positions: P = sum p^2 = 0.3
+    assert abs(same - 0.3) < 5 * np.sqrt(0.3 * 0.7 / s[:, 1:].size)
 
 
 def test_auc_from_histograms_matches_rank_auc():
@@ -115,3 +123,62 @@ def test_stable_xents_match_numpy():
     # -[y log s(z) + (1 - y) log(1 - s(z))] = log(1 + e^z) - y z
     expected = np.logaddexp(0.0, z.astype(np.float64)) - y * z
     np.testing.assert_allclose(np.asarray(objectives.sigmoid_xent(z, y)), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fused", ["1", "0"])
+def test_softmax_xent_values_and_gradient_by_hand(fused, monkeypatch):
+    """The hand-written cross-entropy (XLA-fused or op by op) against numpy:
+    logsumexp - logit[label], gradient w * (softmax - one_hot)."""
+    monkeypatch.setenv("ELECTRA_TF_XLA_FUSION", fused)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 50)) * 4
+    y = rng.integers(0, 50, (3, 5))
+    w = rng.normal(size=(3, 5))
+    xt = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        value = objectives.softmax_xent(xt, tf.constant(y, tf.int32))
+        loss = tf.reduce_sum(value * tf.constant(w, tf.float32))
+    grad = tape.gradient(loss, xt).numpy()
+    top = x.max(-1, keepdims=True)
+    lse = np.log(np.exp(x - top).sum(-1)) + top[..., 0]
+    want = lse - np.take_along_axis(x, y[..., None], -1)[..., 0]
+    np.testing.assert_allclose(value.numpy(), want, rtol=1e-5, atol=1e-5)
+    probs = np.exp(x - lse[..., None])
+    want_grad = w[..., None] * (probs - np.eye(50)[y])
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_gumbel_rows_depend_only_on_their_seeds_and_fusion_agrees(monkeypatch):
+    """Row b's samples are a function of seeds[b] only (another batch composition draws
+    the same), and the XLA kernel and the op-by-op path draw the same samples."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(8, 4, 300)).astype(np.float32)
+    seeds = np.stack([np.full(8, 5 + (1 << 40), np.int64), np.arange(8, dtype=np.int64) + 7], -1)
+    full = np.asarray(objectives.sample_tokens(logits, seeds))
+    part = np.asarray(objectives.sample_tokens(logits[3:], seeds[3:]))
+    np.testing.assert_array_equal(full[3:], part)
+    monkeypatch.setenv("ELECTRA_TF_XLA_FUSION", "0")
+    unfused = np.asarray(objectives.sample_tokens(logits, seeds))
+    assert (unfused == full).mean() == 1.0
+    # the seed's high 32 bits count: 5 + 2^40 and 5 draw differently
+    low = np.asarray(objectives.sample_tokens(logits, seeds - [1 << 40, 0]))
+    assert (low != full).mean() > 0.5
+
+
+def test_hash_uniform_is_the_documented_hash():
+    from electra_tf import random_ops
+
+    def mix(h):
+        h = h.astype(np.uint64)
+        h ^= h >> 16
+        h = (h * 0x7FEB352D) & 0xFFFFFFFF
+        h ^= h >> 15
+        h = (h * 0x846CA68B) & 0xFFFFFFFF
+        return h ^ (h >> 16)
+
+    counter = np.arange(1000, dtype=np.uint64)
+    bits = mix((mix(counter ^ 99) + 12345) & 0xFFFFFFFF)
+    got = random_ops.hash_uniform(tf.constant(counter.astype(np.uint32)), tf.constant(99, tf.uint32),
+                                  tf.constant(12345, tf.uint32))
+    np.testing.assert_array_equal(np.asarray(got), (bits >> 8).astype(np.float32) / 2 ** 24)

@@ -24,8 +24,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from electra_tf import random_ops
 from electra_tf.model.fusion import xla_fused
-from electra_tf.random_ops import uniform_bits
 
 _INV_SQRT2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
@@ -94,35 +94,52 @@ def bias_gelu_erf(x, bias):
     return _bias_gelu_forward(x, bias), grad
 
 
+def keep_mask(n, key, rate: float):
+    """[n] bool: position i is kept iff random_ops.hash_bits(i, key) >= rate * 2^32
+    (key: a seed generator's [2] draw)."""
+    index = ops.cast(ops.arange(n, dtype="int32"), "uint32")
+    key0, key1 = random_ops.hash_keys(key)
+    h = random_ops.hash_bits(index, key0, key1)
+    threshold = min(int(round(rate * 2.0 ** 32)), 2 ** 32 - 1)
+    return ops.greater_equal(h, ops.convert_to_tensor(threshold, "uint32"))
+
+
+@xla_fused
+def _hash_dropout(flat, key, rate):
+    """Dropout of a 1-D tensor (flat: one kernel serves every shape of that size)."""
+    keep = keep_mask(ops.shape(flat)[0], key, rate)
+    return ops.where(keep, flat * ops.cast(1.0 / (1.0 - rate), flat.dtype),
+                     ops.zeros_like(flat))
+
+
 def bit_dropout(inputs, rate: float, seed_generator):
-    """Dropout of `inputs` with 16 random bits per decision drawn from `seed_generator`
-    (see the module docstring); None on a backend without `uniform_bits`."""
-    flat = ops.reshape(inputs, (-1,))
-    n = ops.shape(flat)[0]
-    bits = uniform_bits((n + 1) // 2, seed_generator.next())
-    if bits is None:
-        return None
-    threshold = int(round(rate * 65536))
-    low = ops.bitwise_and(bits, ops.convert_to_tensor(0xFFFF, "uint32"))
-    keep = ops.concatenate([
-        ops.greater_equal(low, ops.convert_to_tensor(threshold, "uint32")),
-        # the high half of the word >= threshold  <=>  word >= threshold << 16
-        ops.greater_equal(bits, ops.convert_to_tensor(threshold << 16, "uint32")),
-    ], axis=0)[:n]
-    scale = ops.cast(1.0 / (1.0 - rate), inputs.dtype)
-    out = ops.where(keep, flat * scale, ops.zeros_like(flat))
-    return ops.reshape(out, ops.shape(inputs))
+    """Dropout of `inputs`: drop decisions from `keep_mask` over the flattened tensor,
+    with a fresh key drawn from `seed_generator` (see the module docstring). The
+    backward pass recomputes the same mask from the key instead of storing it; each
+    direction is one XLA kernel."""
+    key = seed_generator.next()
+    inputs = ops.convert_to_tensor(inputs)
+    shape = ops.shape(inputs)
+
+    @ops.custom_gradient
+    def fn(x):
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
+            return ops.reshape(_hash_dropout(ops.reshape(dy, (-1,)), key, rate), shape)
+
+        return ops.reshape(_hash_dropout(ops.reshape(x, (-1,)), key, rate), shape), grad
+
+    return fn(inputs)
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class BitDropout(keras.layers.Dropout):
-    """Dropout with 16 random bits per decision (see the module docstring)."""
+    """Dropout with hashed drop decisions (see the module docstring)."""
 
     def call(self, inputs, training=False):
         if not training or self.rate <= 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
-        out = bit_dropout(inputs, self.rate, self.seed_generator)
-        return super().call(inputs, training=training) if out is None else out
+        return bit_dropout(inputs, self.rate, self.seed_generator)
 
 
 def layer_norm(x, gamma, beta, epsilon):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from keras import ops
 
 from electra_tf import random_ops
+from electra_tf.model.fusion import xla_fused
 
 AUC_BINS = 200
 
@@ -14,25 +15,73 @@ def sigmoid_xent(logits, labels):
     return ops.maximum(logits, 0.0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
 
 
-def softmax_xent(logits, labels):
-    """-log softmax(logits)[labels]; logits [..., V], labels [...] in [0, V).
+@xla_fused
+def _xent_forward(logits, labels):
+    """[M, V] float32 logits, [M] labels -> [M] logsumexp(logits) - logits[label]."""
+    top = ops.max(logits, axis=-1, keepdims=True)
+    lse = ops.log(ops.sum(ops.exp(logits - top), axis=-1)) + top[:, 0]
+    return lse - ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
 
-    The fused op (tf.nn.sparse_softmax_cross_entropy_with_logits on TF): picking the
-    label's log-prob with take_along_axis instead made TF's gradient scatter into a
-    dense [B*N*V] buffer, ~0.2 s of a ~2.7 s ELECTRA-Small step on CPU."""
-    return ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+@xla_fused
+def _xent_backward(logits, labels, dy):
+    """dy * (softmax(logits) - one_hot(labels)): the softmax recomputed, not stored."""
+    e = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))
+    probs = e / ops.sum(e, axis=-1, keepdims=True)
+    return dy[:, None] * (probs - ops.one_hot(labels, ops.shape(logits)[-1], dtype=e.dtype))
+
+
+def softmax_xent(logits, labels):
+    """-log softmax(logits)[labels]; logits [..., V], labels [...] in [0, V); in float32.
+
+    A hand-written gradient, forward and backward each one XLA kernel (model/fusion.py):
+    at the generator's [32 x 19, 30522] logits on 2 CPU cores, 51 ms forward + backward
+    against 82 ms for TF's fused sparse-softmax op (benchmarks/RESULTS.md). (Picking the
+    label's log-prob with take_along_axis under automatic differentiation is much worse:
+    TF's gradient scatters into a dense [B*N*V] buffer, ~0.2 s of a 2.7 s step.)"""
+    labels = ops.convert_to_tensor(labels)
+    shape = ops.shape(labels)
+    flat_labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    flat = ops.reshape(ops.cast(logits, "float32"), (-1, logits.shape[-1]))
+
+    @ops.custom_gradient
+    def xent(x):
+        def grad(*args, upstream=None):
+            return _xent_backward(x, flat_labels, args[0] if upstream is None else upstream)
+
+        return _xent_forward(x, flat_labels), grad
+
+    return ops.reshape(xent(flat), shape)
+
+
+@xla_fused
+def _gumbel_scores(logits, key0, key1, temperature):
+    """logits / T + Gumbel noise for [B, N, V] logits, the noise of row b from the keys
+    (key0[b], key1[b]), in one kernel. TF's Philox draw and the five element-wise passes
+    over [B, N, V] took 113 ms at ELECTRA-Small's [32, 19, 30522] on 2 CPU cores, this
+    kernel 34 ms (the argmax stays TF's: 7 ms, where XLA's took 47 ms alone and 440
+    fused with the noise; measured, benchmarks/RESULTS.md)."""
+    shape = ops.shape(logits)
+    counter = ops.reshape(ops.cast(ops.arange(shape[1] * shape[2], dtype="int32"), "uint32"),
+                          (1, shape[1], shape[2]))
+    counter = ops.broadcast_to(counter, shape)  # the same counters in every row
+    u = random_ops.hash_uniform(counter, key0[:, None, None], key1[:, None, None])
+    return logits / temperature + random_ops.gumbel_noise(u)
 
 
 def sample_tokens(logits, seeds, temperature=1.0, disallow=None):
-    """Gumbel-max samples from softmax(logits / T), under stop-gradient.
+    """Gumbel-max samples from softmax(logits / T), under stop-gradient; the draws of
+    row b are a function of seeds[b] only (random_ops.hash_bits over its V x N values).
 
     disallow: optional [B, N] ids that get logit -1000 (the original's disallow_correct).
     """
-    logits = ops.stop_gradient(logits) / temperature
+    logits = ops.stop_gradient(logits)
     if disallow is not None:
-        logits = logits - 1000.0 * ops.one_hot(disallow, logits.shape[-1], dtype=logits.dtype)
-    noise = random_ops.gumbel_noise(random_ops.per_example_uniform(seeds, logits.shape[1:]))
-    return ops.cast(ops.argmax(logits + noise, axis=-1), "int32")
+        logits = logits - (1000.0 * temperature) * ops.one_hot(disallow, logits.shape[-1],
+                                                                dtype=logits.dtype)
+    key0, key1 = random_ops.hash_keys(seeds)
+    scores = _gumbel_scores(logits, key0, key1, float(temperature))
+    return ops.cast(ops.argmax(scores, axis=-1), "int32")
 
 
 def auc_histograms(probs, labels, weights, bins=AUC_BINS):

@@ -4,6 +4,10 @@ on a fixed batch, and a fingerprint of every weight after one more step (step 4)
 2026-12-02) wrote them. tests/test_backbone.py loads them with the current code.
 
 Run once from the repository root with that code: python tests/data/make_legacy_checkpoint.py
+
+`--repin` (with the current code) adds `step4_hash_draws/`: step 4 from the same
+restored checkpoint as the code whose random draws are hash-based computes it (the
+legacy `step4/` keeps the old draws; see test_legacy_pretraining_checkpoint_resumes_exactly).
 """
 import os
 import shutil
@@ -70,5 +74,15 @@ def main():
     print("wrote", OUT, sorted(os.listdir(OUT)))
 
 
+def repin():
+    from tests.test_backbone import restore_legacy_and_step
+
+    path = os.path.join(OUT, "expected.npz")
+    saved = {k: v for k, v in np.load(path).items() if not k.startswith("step4_hash_draws/")}
+    _, named = restore_legacy_and_step(tempfile.mkdtemp())
+    np.savez(path, **saved, **{f"step4_hash_draws/{n}": v for n, v in named.items()})
+    print("added step4_hash_draws/ to", path)
+
+
 if __name__ == "__main__":
-    main()
+    repin() if "--repin" in sys.argv else main()
