@@ -15,8 +15,8 @@ Profiling the CPU train step (benchmarks/RESULTS.md) found three costs of Keras'
   The one difference is a row with every key masked (an all-padding example): uniform
   weights, as in the original, where Keras outputs zeros. Such rows never reach a loss.
 - The dropout on the [B, N, T, S] probabilities, the largest in the model, draws a float
-  per element; `LeanAttention` draws 16 bits per element (`elementwise.bit_dropout`) from
-  the seed generator of the same `Dropout` sublayer.
+  per element; `LeanAttention` uses `elementwise.bit_dropout` (hashed decisions, one XLA
+  kernel each way) keyed from the seed generator of the same `Dropout` sublayer.
 
 The sublayers and variables are Keras' own, so weights, names and checkpoints do not
 depend on which class built them; a call it does not cover (cross-attention, a causal
@@ -80,7 +80,5 @@ class LeanAttention(keras.layers.MultiHeadAttention):
         dropped = probs
         if training and self._dropout > 0:
             dropped = bit_dropout(probs, self._dropout, self._dropout_layer.seed_generator)
-            if dropped is None:  # another backend: Keras' dropout
-                dropped = self._dropout_layer(probs, training=training)
         out = ops.matmul(dropped, ops.transpose(value, (0, 2, 1, 3)))  # [B, N, T, D]
         return ops.transpose(out, (0, 2, 1, 3)), probs

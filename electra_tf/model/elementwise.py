@@ -7,13 +7,16 @@ of Keras' LayerNorm (which also broadcasts gamma into a full-size tensor) at the
 
 - `gelu_erf`: x * 0.5 (1 + erf(x / sqrt 2)) with a hand-written gradient
   (cdf(x) + x pdf(x)), forward and backward each one XLA-fused kernel (fusion.py).
-  XLA fusion was also tried for dropout and LayerNorm and dropped: at these shapes it
-  was no faster (LayerNorm: slower) than TF's kernels.
-- `BitDropout`: a `keras.layers.Dropout` that makes each keep/drop decision from 16
-  random bits instead of a 32-bit float draw, so one Philox word serves two decisions.
-  Drop iff the 16-bit integer < round(rate * 65536): P(drop) = 6554/65536 = 0.1000061 for
-  rate 0.1 (Keras' float draw: 0.1000000), kept values scaled by 1 / (1 - rate) as usual.
-  Same seed generator (state, checkpointing) as the layer it replaces.
+  XLA fusion was also tried for LayerNorm and for softmax + dropout and dropped: at
+  these shapes it was slower than TF's kernels.
+- `BitDropout`: a `keras.layers.Dropout` whose keep/drop decisions are a counter hash
+  of (position, key) (random_ops.hash_bits), a fresh key per call from the layer's seed
+  generator (the same state and checkpointing as the layer it replaces). Drop iff the
+  hash < round(rate * 2^32): P(drop) = rate to 2^-32. The forward pass and the backward
+  pass (which recomputes the mask from the key instead of storing it) are one XLA kernel
+  each; TF's Philox draw plus the compare/select passes took ~1.7x as long (fwd+bwd at
+  [32, 4, 128, 128]: 5.5 -> 3.3 ms; benchmarks/RESULTS.md). Before 2026-12-02 the
+  decisions came from 16 Philox bits each: the same rate, other draws.
 - `FastLayerNorm`: Keras' LayerNormalization (float32 statistics) with the textbook
   hand-written gradient.
 
