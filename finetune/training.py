@@ -81,8 +81,8 @@ _predict_steps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def make_predict_step(model, strategy: tf.distribute.Strategy):
     """batch (input_ids, input_mask, segment_ids) -> per-replica outputs (one graph, any
-    length; see make_train_step). One per model and strategy: evaluating after every
-    epoch reuses the traced graph instead of tracing the model again."""
+    length; see make_train_step). One per model and strategy: every prediction of one
+    model (MNLI's two dev sets, the test sets) reuses the traced graph."""
     steps = _predict_steps.setdefault(model, {})
     if id(strategy) not in steps:
         steps[id(strategy)] = (strategy, _predict_step(model, strategy))

@@ -71,7 +71,7 @@ def _gumbel_scores(logits, key0, key1, temperature):
 
 def sample_tokens(logits, seeds, temperature=1.0, disallow=None):
     """Gumbel-max samples from softmax(logits / T), under stop-gradient; the draws of
-    row b are a function of seeds[b] only (random_ops.hash_bits over its V x N values).
+    row b are a function of seeds[b] only (random_ops.hash_bits over its N x V values).
 
     disallow: optional [B, N] ids that get logit -1000 (the original's disallow_correct).
     """
