@@ -168,17 +168,10 @@ def test_gumbel_rows_depend_only_on_their_seeds_and_fusion_agrees(monkeypatch):
 
 def test_hash_uniform_is_the_documented_hash():
     from electra_tf import random_ops
-
-    def mix(h):
-        h = h.astype(np.uint64)
-        h ^= h >> 16
-        h = (h * 0x7FEB352D) & 0xFFFFFFFF
-        h ^= h >> 15
-        h = (h * 0x846CA68B) & 0xFFFFFFFF
-        return h ^ (h >> 16)
+    from tests.test_elementwise import _lowbias32
 
     counter = np.arange(1000, dtype=np.uint64)
-    bits = mix((mix(counter ^ 99) + 12345) & 0xFFFFFFFF)
+    bits = _lowbias32((_lowbias32(counter ^ 99) + 12345) & 0xFFFFFFFF)
     got = random_ops.hash_uniform(tf.constant(counter.astype(np.uint32)), tf.constant(99, tf.uint32),
                                   tf.constant(12345, tf.uint32))
     np.testing.assert_array_equal(np.asarray(got), (bits >> 8).astype(np.float32) / 2 ** 24)
