@@ -215,6 +215,8 @@ def test_predict_sorted_and_trimmed_equals_full_length(head):
 def test_train_on_trimmed_batches_equals_full_length(monkeypatch):
     """Fine-tuning on batches cut to their longest example gives the weights that the
     full-length batches give (dropout off; float rounding only)."""
+    import keras
+
     from finetune import batching
     from finetune.glue.classification import loss_fn
     from finetune.glue.tasks import get_task
@@ -224,15 +226,17 @@ def test_train_on_trimmed_batches_equals_full_length(monkeypatch):
     x["label"] = np.arange(len(LENGTHS) * 2, dtype="int32") % 2
     opts = training.FinetuneOptions(learning_rate=1e-3, layer_decay=0.8, batch_size=4,
                                     epochs=1.0, progress=False)
-    strategy = tf.distribute.get_strategy()
+    traced = []
     results = []
     for trim in (batching.trim, lambda batch: batch):
-        monkeypatch.setattr(batching, "trim", trim)
-        keras_seed = 7
-        import keras
-        keras.utils.set_random_seed(keras_seed)
+        def recorded(batch, trim=trim):  # train() must cut its batches through batching
+            traced.append(trim)
+            return trim(batch)
+        monkeypatch.setattr(batching, "trim", recorded)
+        keras.utils.set_random_seed(7)
         model = classification_model(config, 2)
-        training.train(model, x, loss_fn(get_task("rte")), opts, strategy)
+        training.train(model, x, loss_fn(get_task("rte")), opts, tf.distribute.get_strategy())
         results.append([v.numpy() for v in model.weights])
+    assert len(traced) == 2
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(*results))
     assert worst < 1e-4, worst
