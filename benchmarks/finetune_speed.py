@@ -133,15 +133,21 @@ def hf_state(enc, model):
                           "electra", "electra.")
 
 
-def matmul_seconds(enc, tokens, batch, seq, rounds=3):
+def matmul_seconds(enc, tokens, batch, seq, rounds=3, backward=False):
     """Seconds the forward's matmuls alone take (the projections, FFN and attention
-    products of every layer, timed with tf.matmul at their shapes, best of `rounds`)."""
+    products of every layer, timed with tf.matmul at their shapes, best of `rounds`).
+    backward: also each dense product's two gradient products (dy @ w^T against a
+    materialised w^T, as our dense layers run it, and x^T @ dy), the matmuls of a
+    training step (the attention products' gradients are left out: a lower bound)."""
     import keras
     import tensorflow as tf
 
     h, f, d = enc.hidden_size, enc.intermediate_size, enc.hidden_size // enc.num_heads
     dtype = keras.mixed_precision.global_policy().compute_dtype
     shapes = [((tokens, h), (h, h))] * 4 + [((tokens, h), (h, f)), ((tokens, f), (f, h))]
+    if backward:  # x [T, a] @ w [a, b]: dx = dy [T, b] @ w^T [b, a]; dw = x^T [a, T] @ dy
+        shapes += [((t, b), (b, a)) for (t, a), (_, b) in shapes]
+        shapes += [((a, t), (t, b)) for (t, a), (_, b) in shapes[:6]]
     shapes = [(tf.random.normal(a, dtype=dtype), tf.random.normal(b, dtype=dtype))
               for a, b in shapes]
     heads = batch * enc.num_heads
@@ -278,9 +284,12 @@ def main():
                     best[key].append(run())
             b = {k: min(v) for k, v in best.items()}
             b["mm"] = matmul_seconds(enc, n * seq, n, seq)
+            b["mm_train"] = matmul_seconds(enc, batch * seq, batch, seq, backward=True)
             print(f"\n{size} length {seq}: train batch {batch}, s/step: ours {b['ours']:.3f}, "
                   f"transformers {b['hf']:.3f} ({b['hf'] / b['ours']:.2f}x), keras-hub "
-                  f"{b['kh']:.3f} ({b['kh'] / b['ours']:.2f}x)", flush=True)
+                  f"{b['kh']:.3f} ({b['kh'] / b['ours']:.2f}x); the matmuls alone (forward and "
+                  f"backward) {b['mm_train']:.3f} s ({100 * b['mm_train'] / b['ours']:.0f}%)",
+                  flush=True)
             print(f"{size} length {seq}: predict batch {n}, examples/s: ours "
                   f"{n / b['o_p']:.1f}, "
                   f"SavedModel {n / b['s_p']:.1f}, transformers {n / b['h_p']:.1f} "
