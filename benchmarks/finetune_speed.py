@@ -16,8 +16,9 @@ interleaved rounds of `--steps` steps each:
            (`convert --to=saved_model`) through its serving signature.
 Prints seconds per step / examples per second and the ratios (goals: train >= 1.3x both
 peers, predict >= 1.5x transformers, SavedModel >= transformers eager), and how much of
-our prediction time the matmuls alone take (tf.matmul timed at the model's shapes): the
-floor at this precision. `--precision=bf16` runs all of them in bfloat16 (Keras'
+our prediction time and of our train step the matmuls alone take (tf.matmul timed at the
+model's shapes; for training each dense product's two gradient products too): the floor
+at this precision. `--precision=bf16` runs all of them in bfloat16 (Keras'
 mixed_bfloat16 policy for ours and keras-hub, torch.autocast for transformers).
 
     python benchmarks/finetune_speed.py                       # Small at 128 and 512, Base at 128
