@@ -171,7 +171,10 @@ def matmul_seconds(enc, tokens, batch, seq, rounds=3, backward=False):
     return best
 
 
-def transformers_peer(enc, model, data, pred_data, steps, threads, bf16=False):
+def transformers_net(enc, model, threads, kind="classifier", num_labels=NUM_LABELS):
+    """transformers' ElectraForSequenceClassification (kind "classifier") or
+    ElectraForQuestionAnswering ("squad") holding `model`'s encoder weights; only the
+    head is left at its initialisation."""
     import torch
     import transformers
 
@@ -180,11 +183,41 @@ def transformers_peer(enc, model, data, pred_data, steps, threads, bf16=False):
     torch.set_num_threads(threads)
     config = transformers.ElectraConfig(**{k: v for k, v in hf.hf_config(enc, "discriminator")
                                            .items() if k != "architectures"},
-                                        num_labels=NUM_LABELS)
-    net = transformers.ElectraForSequenceClassification(config)
+                                        num_labels=num_labels)
+    cls, head = ((transformers.ElectraForSequenceClassification, "classifier.")
+                 if kind == "classifier"
+                 else (transformers.ElectraForQuestionAnswering, "qa_outputs."))
+    net = cls(config)
     missing, _ = net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v))
                                       for k, v in hf_state(enc, model).items()}, strict=False)
-    assert all(k.startswith("classifier.") for k in missing), missing
+    assert all(k.startswith(head) for k in missing), missing
+    return net
+
+
+def keras_hub_net(enc, model, outputs=NUM_LABELS, per_position=False):
+    """keras-hub's ElectraBackbone holding `model`'s encoder weights + a Dense head on
+    [CLS] (after dropout 0.1) or on every position, compiled with AdamW as a Keras user
+    would."""
+    import keras
+
+    from electra_tf.interop.keras_hub_export import backbone_values
+
+    backbone = backbone_values(enc, encoder_values(model))
+    inputs = {k: keras.Input((None,), dtype="int32", name=k)
+              for k in ("token_ids", "segment_ids", "padding_mask")}
+    hidden = backbone(inputs)["sequence_output"]
+    x = hidden if per_position else keras.layers.Dropout(0.1)(hidden[:, 0])
+    net = keras.Model(inputs, keras.layers.Dense(outputs)(x))
+    net.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6,
+                                                 global_clipnorm=1.0),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return net
+
+
+def transformers_peer(enc, model, data, pred_data, steps, threads, bf16=False):
+    import torch
+
+    net = transformers_net(enc, model, threads)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-6)
     tensors = [{k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()} for b in data]
     pred_tensors = [{k: torch.from_numpy(v.astype(np.int64)) for k, v in b.items()}
@@ -210,20 +243,8 @@ def transformers_peer(enc, model, data, pred_data, steps, threads, bf16=False):
 
 
 def keras_hub_peer(enc, model, data, pred_data, steps):
-    import keras
+    net = keras_hub_net(enc, model)
 
-    from electra_tf.interop.keras_hub_export import backbone_values
-
-    values = encoder_values(model)
-    backbone = backbone_values(enc, values)
-    inputs = {k: keras.Input((None,), dtype="int32", name=k)
-              for k in ("token_ids", "segment_ids", "padding_mask")}
-    cls = backbone(inputs)["sequence_output"][:, 0]
-    logits = keras.layers.Dense(NUM_LABELS)(keras.layers.Dropout(0.1)(cls))
-    net = keras.Model(inputs, logits)
-    net.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6,
-                                                 global_clipnorm=1.0),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     def feeds(batches):
         return [({"token_ids": b["input_ids"], "segment_ids": b["segment_ids"],
                   "padding_mask": b["input_mask"]}, b["label_ids"]) for b in batches]

@@ -37,7 +37,7 @@ DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")  # --data_dir
 
 import numpy as np  # noqa: E402
 
-import finetune_speed as fs  # noqa: E402  (the peers' weights come from there)
+import finetune_speed as fs  # noqa: E402  (the peers' networks come from there)
 
 GLUE_DIRS = {"sst-2": "SST-2", "mrpc": "MRPC", "cola": "CoLA", "rte": "RTE"}
 
@@ -84,26 +84,6 @@ class Padded:
 
 
 # ---------------------------------------------------------------------- peers
-def hf_net(enc, values_from, kind, num_labels=2, threads=2):
-    import torch
-    import transformers
-
-    from electra_tf.interop import huggingface as hf
-
-    torch.set_num_threads(threads)
-    config = transformers.ElectraConfig(**{k: v for k, v in hf.hf_config(enc, "discriminator")
-                                           .items() if k != "architectures"},
-                                        num_labels=num_labels)
-    cls = (transformers.ElectraForSequenceClassification if kind == "classifier"
-           else transformers.ElectraForQuestionAnswering)
-    net = cls(config)
-    state = {k: torch.from_numpy(np.ascontiguousarray(v))
-             for k, v in fs.hf_state(enc, values_from).items()}
-    missing, _ = net.load_state_dict(state, strict=False)
-    assert all(k.startswith(("classifier.", "qa_outputs.")) for k in missing), missing
-    return net
-
-
 def hf_predict(net, batches):
     import torch
 
@@ -131,23 +111,6 @@ def hf_train_step(net):
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
     return step
-
-
-def keras_hub_net(enc, values_from, outputs, per_position=False):
-    import keras
-
-    from electra_tf.interop.keras_hub_export import backbone_values
-
-    backbone = backbone_values(enc, fs.encoder_values(values_from))
-    inputs = {k: keras.Input((None,), dtype="int32", name=k)
-              for k in ("token_ids", "segment_ids", "padding_mask")}
-    hidden = backbone(inputs)["sequence_output"]
-    x = hidden if per_position else keras.layers.Dropout(0.1)(hidden[:, 0])
-    net = keras.Model(inputs, keras.layers.Dense(outputs)(x))
-    net.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6,
-                                                 global_clipnorm=1.0),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return net
 
 
 def kh_feed(b):
@@ -182,12 +145,12 @@ def glue_case(task_name, enc, tokenizer, args, rows):
     with Padded():
         t["ours, padded"] = best_of(lambda: training.predict(model, dev, strategy, eb),
                                     args.repeats)
-    net = hf_net(enc, model, "classifier", threads=args.threads)
+    net = fs.transformers_net(enc, model, args.threads)
     dyn = [cut(b) for b in chunks(dev, eb)]
     full = chunks(dev, eb)
     t["transformers, dynamic padding"] = best_of(lambda: hf_predict(net, dyn), args.repeats)
     t["transformers, max_length"] = best_of(lambda: hf_predict(net, full), args.repeats)
-    kh = keras_hub_net(enc, model, 2)
+    kh = fs.keras_hub_net(enc, model)
     kh_full = [kh_feed(b) for b in full]
     t["keras-hub"] = best_of(lambda: [kh.predict_on_batch(b) for b in kh_full], args.repeats)
     report(f"{task_name} dev evaluation", "examples/s", n_dev, t, rows)
@@ -209,12 +172,12 @@ def glue_case(task_name, enc, tokenizer, args, rows):
         step = training.make_train_step(model, loss_fn, opts, strategy, optimizer)
         feeds = [trim({k: tf.constant(v) for k, v in b.items()}) for b in batches]
         t[label] = best_of(lambda: [float(step(b)) for b in feeds], args.repeats)
-    net = hf_net(enc, model, "classifier", threads=args.threads)
+    net = fs.transformers_net(enc, model, args.threads)
     step = hf_train_step(net)
     for label, feeds in (("transformers, dynamic padding", [cut(b) for b in batches]),
                          ("transformers, max_length", batches)):
         t[label] = best_of(lambda: [step(b) for b in feeds], args.repeats)
-    kh = keras_hub_net(enc, model, 2)
+    kh = fs.keras_hub_net(enc, model)
     kh_batches = [(kh_feed(b), b["label"]) for b in batches]
     t["keras-hub"] = best_of(lambda: [kh.train_on_batch(*b) for b in kh_batches], args.repeats)
     report(f"{task_name} training, {args.train_steps} batches of {args.train_batch}",
@@ -250,14 +213,14 @@ def squad_case(enc, tokenizer, args, rows):
     vocab = tokenizer.vocab
     post = best_of(lambda: postprocess.write_predictions(examples, infos, results, vocab,
                                                          False), args.repeats)
-    net = hf_net(enc, model, "squad", threads=args.threads)
+    net = fs.transformers_net(enc, model, args.threads, kind="squad")
     dyn = [cut(b) for b in chunks(feats, eb)]
     full = chunks(feats, eb)
     t["transformers (span head), dynamic padding"] = best_of(lambda: hf_predict(net, dyn),
                                                              args.repeats)
     t["transformers (span head), max_length"] = best_of(lambda: hf_predict(net, full),
                                                         args.repeats)
-    kh = keras_hub_net(enc, model, 2, per_position=True)
+    kh = fs.keras_hub_net(enc, model, per_position=True)
     kh_full = [kh_feed(b) for b in full]
     t["keras-hub (span head)"] = best_of(lambda: [kh.predict_on_batch(b) for b in kh_full],
                                          args.repeats)

@@ -23,15 +23,14 @@ def legacy():
     return dict(np.load(os.path.join(LEGACY, "expected.npz")))
 
 
-def restore_legacy_and_step(tmp_dir):
+def restore_legacy_and_step(tmp_dir, e):
     """Restores legacy_v1's step-3 checkpoint into a trainer on the records the legacy
-    run read, and trains step 4: ({"rtd_logits", "generator_logits"} on the fixed batch
-    right after the restore, {weight name: fingerprint} after step 4)."""
+    run read, and trains step 4: ({"rtd_logits", "generator_logits"} on expected.npz's
+    fixed batch `e` right after the restore, {weight name: fingerprint} after step 4)."""
     from electra_tf.data import prep
     from electra_tf.model import weights
     from tests.data.make_legacy_checkpoint import fingerprint
 
-    e = dict(np.load(os.path.join(LEGACY, "expected.npz")))
     vocab = os.path.join(LEGACY, "vocab.txt")
     data = os.path.join(tmp_dir, "records")
     prep.build(write_corpus(os.path.join(tmp_dir, "corpus")), data,
@@ -65,7 +64,7 @@ def test_legacy_pretraining_checkpoint_resumes_exactly(legacy, tmp_path):
     and so of the step. `step4_hash_draws/` is step 4 as the code of that change
     computes it from the same restored state (`python tests/data/make_legacy_checkpoint.py
     --repin`); the restore itself did not change."""
-    outputs, named = restore_legacy_and_step(str(tmp_path))
+    outputs, named = restore_legacy_and_step(str(tmp_path), legacy)
     for k, v in outputs.items():
         np.testing.assert_allclose(v, legacy[k], atol=1e-5, err_msg=k)
     expected = {k[len("step4_hash_draws/"):]: v for k, v in legacy.items()

@@ -79,7 +79,7 @@ def repin():
 
     path = os.path.join(OUT, "expected.npz")
     saved = {k: v for k, v in np.load(path).items() if not k.startswith("step4_hash_draws/")}
-    _, named = restore_legacy_and_step(tempfile.mkdtemp())
+    _, named = restore_legacy_and_step(tempfile.mkdtemp(), saved)
     np.savez(path, **saved, **{f"step4_hash_draws/{n}": v for n, v in named.items()})
     print("added step4_hash_draws/ to", path)
 
