@@ -214,6 +214,51 @@ def test_fast_layer_norm_equals_keras_values_and_gradients(dtype):
         np.testing.assert_allclose(np.float32(a), np.float32(b), atol=tol * 10, rtol=tol)
 
 
+@pytest.mark.parametrize("fused", ["1", "0"])
+@pytest.mark.parametrize("dtype", [None, "mixed_bfloat16"])
+def test_residual_layer_norm_is_keras_layer_norm_of_the_dropped_sum(fused, dtype, monkeypatch):
+    """residual_layer_norm(x, h) with our layers (one kernel each way) against Keras'
+    LayerNormalization of x + BitDropout(h) with a twin dropout layer (same seed, so the
+    same decisions): values and the gradients of x, h, gamma and beta; in training and
+    in inference, with XLA fusion and op by op, in a tf.function of unknown batch."""
+    from electra_tf.model.elementwise import residual_layer_norm
+
+    monkeypatch.setenv("ELECTRA_TF_XLA_FUSION", fused)
+    ref, fast = _layer_norms((5, 9, 32), dtype=dtype)
+    rng = np.random.default_rng(6)
+    x = tf.constant(rng.normal(1.0, 2.0, (5, 9, 32)), tf.float32)
+    h = tf.constant(rng.normal(0.0, 3.0, (5, 9, 32)), tf.float32)
+    dy = tf.random.stateless_normal((5, 9, 32), [7, 8])
+    drops = [BitDropout(0.3, seed=11, dtype=dtype) for _ in range(2)]
+    spec = tf.TensorSpec([None, 9, 32], tf.float32)
+
+    def run(fn, layer, training):
+        @tf.function(input_signature=[spec, spec])
+        def step(x, h):
+            with tf.GradientTape() as tape:
+                tape.watch([x, h])
+                y = tf.cast(fn(tf.cast(x, layer.compute_dtype), tf.cast(h, layer.compute_dtype),
+                               training), tf.float32)
+                loss = tf.reduce_sum(y * dy)
+            return y, tape.gradient(loss, [x, h, layer.gamma, layer.beta])
+        return step(x, h)
+
+    tol = 3e-2 if dtype else 2e-5
+    dropped = {}
+    for training in (True, False):
+        want = run(lambda a, b, t: ref(a + drops[0](b, training=t)), ref, training)
+        got = run(lambda a, b, t: residual_layer_norm(a, b, drops[1], fast, t), fast, training)
+        np.testing.assert_allclose(got[0], want[0], atol=tol, rtol=tol)
+        for name, a, b in zip(("x", "h", "gamma", "beta"), got[1], want[1]):
+            np.testing.assert_allclose(a, b, atol=tol * 10, rtol=tol, err_msg=name)
+        dropped[training] = np.mean(np.asarray(got[1][1]) == 0)
+    # the dropout acted in training only (~30% of h's gradient is 0), and each
+    # training call took one key from the seed generator, as the layer's own call does
+    assert 0.2 < dropped[True] < 0.4 and dropped[False] == 0
+    np.testing.assert_array_equal(drops[0].seed_generator.state.numpy(),
+                                  drops[1].seed_generator.state.numpy())
+
+
 def test_fast_layer_norm_other_axes_fall_back_to_keras():
     ref, fast = _layer_norms((4, 5, 6), axis=1)
     x = tf.random.normal((4, 5, 6))

@@ -5,7 +5,9 @@ x -> self-attention -> dropout -> + x -> LayerNorm -> dense(FFN, GELU) -> dense 
 (so variable names, and checkpoints, are the same as before this class existed), with
 two differences: attention dropout and hidden dropout are separate rates, and `fast`
 chooses at build time between our same-maths layers (LeanAttention, FastDense,
-FastLayerNorm, BitDropout, `gelu_exact`) and Keras' stock ones (`gelu_plain`).
+FastLayerNorm, BitDropout, `gelu_exact`) and Keras' stock ones (`gelu_plain`); with the
+fast ones, each residual's dropout, add and LayerNorm are one kernel each way
+(`elementwise.residual_layer_norm`).
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import keras
 
 from electra_tf.model.attention import LeanAttention
 from electra_tf.model.dense import FastDense
-from electra_tf.model.elementwise import BitDropout, FastLayerNorm, gelu_exact, gelu_plain
+from electra_tf.model.elementwise import (BitDropout, FastLayerNorm, gelu_exact, gelu_plain,
+                                          residual_layer_norm)
 
 
 def layer_classes(fast: bool) -> dict:
@@ -94,11 +97,11 @@ class TransformerBlock(keras.layers.Layer):
             keras.ops.cast(padding_mask, "bool"), 1)  # [B, 1, S]: every query, these keys
         attended = self._self_attention_layer(query=x, value=x, attention_mask=mask,
                                               training=training)
-        x = self._self_attention_layer_norm(
-            x + self._self_attention_dropout(attended, training=training))
+        x = residual_layer_norm(x, attended, self._self_attention_dropout,
+                                self._self_attention_layer_norm, training)
         h = self._feedforward_output_dense(self._feedforward_intermediate_dense(x))
-        return self._feedforward_layer_norm(
-            x + self._feedforward_dropout(h, training=training))
+        return residual_layer_norm(x, h, self._feedforward_dropout,
+                                   self._feedforward_layer_norm, training)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -7,8 +7,8 @@ of Keras' LayerNorm (which also broadcasts gamma into a full-size tensor) at the
 
 - `gelu_erf`: x * 0.5 (1 + erf(x / sqrt 2)) with a hand-written gradient
   (cdf(x) + x pdf(x)), forward and backward each one XLA-fused kernel (fusion.py).
-  XLA fusion was also tried for LayerNorm and for softmax + dropout and dropped: at
-  these shapes it was slower than TF's kernels.
+  XLA fusion was also tried for softmax + dropout and dropped: at these shapes it was
+  slower than TF's kernels.
 - `BitDropout`: a `keras.layers.Dropout` whose keep/drop decisions are a counter hash
   of (position, key) (random_ops.hash_bits), a fresh key per call from the layer's seed
   generator (the same state and checkpointing as the layer it replaces). Drop iff the
@@ -17,8 +17,12 @@ of Keras' LayerNorm (which also broadcasts gamma into a full-size tensor) at the
   each; TF's Philox draw plus the compare/select passes took ~1.7x as long (fwd+bwd at
   [32, 4, 128, 128]: 5.5 -> 3.3 ms; benchmarks/RESULTS.md). Before 2026-12-02 the
   decisions came from 16 Philox bits each: the same rate, other draws.
-- `FastLayerNorm`: Keras' LayerNormalization (float32 statistics) with the textbook
-  hand-written gradient.
+- `FastLayerNorm` / `layer_norm`: Keras' LayerNormalization (float32 statistics) with
+  the textbook hand-written gradient, one XLA kernel each way; `residual_layer_norm`
+  puts a block's residual dropout and add into the same kernels (LN(x + dropout(h)):
+  fwd+bwd at [4096, 256] 4.6 -> 4.0 ms; RESULTS.md). (Session 5 timed an XLA
+  LayerNorm slower than TF's ops; this one, on today's code and machine, is faster:
+  3.4 -> 2.7 ms fwd+bwd at [4096, 256].)
 
 The encoder blocks (block.py) and heads (layers.py) are built of these when `fast=True`.
 """
@@ -145,41 +149,117 @@ class BitDropout(keras.layers.Dropout):
         return bit_dropout(inputs, self.rate, self.seed_generator)
 
 
-def layer_norm(x, gamma, beta, epsilon):
-    """LayerNorm over the last axis (in float32, like Keras'), hand-written gradient:
-    dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)) with g = dy * gamma."""
-    out_dtype = x.dtype
-    reduce_axes = tuple(range(len(x.shape) - 1))
+def _dropped(rows, key, rate: float):
+    """bit_dropout's maths on [M, H] rows inside a kernel: the same decisions as
+    `keep_mask` over the flattened (row-major) tensor, so the same draws."""
+    keep = ops.reshape(keep_mask(ops.shape(rows)[0] * ops.shape(rows)[1], key, rate),
+                       ops.shape(rows))
+    return ops.where(keep, rows * ops.cast(1.0 / (1.0 - rate), rows.dtype),
+                     ops.zeros_like(rows))
+
+
+@xla_fused
+def _norm_forward(x, h, gamma, beta, key, rate, epsilon):
+    """[M, H] float32 rows (h: None or rows added after dropout at `rate`) -> the
+    LayerNorm's output, x_hat and 1 / std [M, 1] (kept for the backward)."""
+    if h is not None:
+        x = x + (_dropped(h, key, rate) if rate > 0 else h)
+    centred = x - ops.mean(x, axis=-1, keepdims=True)
+    inv = ops.rsqrt(ops.mean(ops.square(centred), axis=-1, keepdims=True) + epsilon)
+    x_hat = centred * inv
+    return x_hat * gamma + beta, x_hat, inv
+
+
+@xla_fused
+def _norm_backward(dy, x_hat, inv, gamma, key, rate):
+    """dx = inv (g - mean(g) - x_hat mean(g x_hat)) with g = dy gamma; the gamma and
+    beta gradients; with a dropout `rate`, also dropout's backward of dx (the residual
+    branch's gradient)."""
+    g = dy * gamma
+    dx = (g - ops.mean(g, axis=-1, keepdims=True)
+          - x_hat * ops.mean(g * x_hat, axis=-1, keepdims=True)) * inv
+    out = (dx, ops.sum(dy * x_hat, axis=0), ops.sum(dy, axis=0))
+    return out + (_dropped(dx, key, rate),) if rate > 0 else out
+
+
+def layer_norm(x, gamma, beta, epsilon, residual=None, dropout_key=None, rate=0.0):
+    """LayerNorm over the last axis of x, or of x + dropout(residual) (a post-LN block's
+    sum), in float32 like Keras', with the textbook hand-written gradient
+    dx = inv_std (g - mean(g) - x_hat mean(g x_hat)), g = dy gamma.
+
+    Forward and backward are one XLA kernel each (fusion.py), the residual's dropout
+    (`bit_dropout`'s decisions from `dropout_key`, when rate > 0) and add included: the
+    op-by-op form read and wrote each [tokens, H] activation ~20 times."""
+    width = x.shape[-1]
+    shape = ops.shape(x)
+    x_dtype = x.dtype
+    h_dtype = None if residual is None else residual.dtype
+    rate = float(rate) if residual is not None and dropout_key is not None else 0.0
+
+    def rows(t):
+        return ops.reshape(ops.cast(t, "float32"), (-1, width))
+
+    def run(x, h, gamma, beta):
+        out, x_hat, inv = _norm_forward(rows(x), None if h is None else rows(h), gamma, beta,
+                                        dropout_key, rate, float(epsilon))
+
+        def grad(dy):
+            dx, dgamma, dbeta, *dh = _norm_backward(rows(dy), x_hat, inv, gamma,
+                                                    dropout_key, rate)
+            dx_out = ops.cast(ops.reshape(dx, shape), x_dtype)
+            if h is None:
+                return dx_out, dgamma, dbeta
+            dh = ops.cast(ops.reshape(dh[0] if dh else dx, shape), h_dtype)
+            return dx_out, dh, dgamma, dbeta
+
+        return ops.cast(ops.reshape(out, shape), x_dtype), grad
 
     @ops.custom_gradient
-    def fn(x, gamma, beta):
-        x32 = ops.cast(x, "float32")
-        centred = x32 - ops.mean(x32, axis=-1, keepdims=True)
-        inv = ops.rsqrt(ops.mean(ops.square(centred), axis=-1, keepdims=True) + epsilon)
-        x_hat = centred * inv
+    def plain(x, gamma, beta):
+        out, grad = run(x, None, gamma, beta)
+        return out, lambda *a, upstream=None: grad(a[0] if upstream is None else upstream)
 
-        def grad(*args, upstream=None):
-            dy = ops.cast(args[0] if upstream is None else upstream, "float32")
-            g = dy * gamma
-            dx = (g - ops.mean(g, axis=-1, keepdims=True)
-                  - x_hat * ops.mean(g * x_hat, axis=-1, keepdims=True)) * inv
-            return (ops.cast(dx, x.dtype), ops.sum(dy * x_hat, axis=reduce_axes),
-                    ops.sum(dy, axis=reduce_axes))
-
-        return ops.cast(x_hat * gamma + beta, out_dtype), grad
+    @ops.custom_gradient
+    def with_residual(x, h, gamma, beta):
+        out, grad = run(x, h, gamma, beta)
+        return out, lambda *a, upstream=None: grad(a[0] if upstream is None else upstream)
 
     # read the variables here (cast reads them), so the gradient goes to explicit inputs
-    return fn(x, ops.cast(gamma, "float32"), ops.cast(beta, "float32"))
+    gamma, beta = ops.cast(gamma, "float32"), ops.cast(beta, "float32")
+    if residual is None:
+        return plain(x, gamma, beta)
+    return with_residual(x, residual, gamma, beta)
+
+
+def residual_layer_norm(x, h, dropout, norm, training=None):
+    """norm(x + dropout(h)), a post-LN block's residual sum. With our FastLayerNorm and
+    BitDropout it is one `layer_norm` call (one XLA kernel each way, the same dropout
+    decisions as the BitDropout layer's own call); with Keras' stock layers it is
+    exactly that expression."""
+    fused = (type(norm) is FastLayerNorm and norm.fusable(x) and type(dropout) is BitDropout
+             and dropout.noise_shape is None)
+    if not fused:
+        return norm(x + dropout(h, training=training))
+    key, rate = None, 0.0
+    if training and dropout.rate > 0:
+        key, rate = dropout.seed_generator.next(), dropout.rate
+    return ops.cast(layer_norm(x, norm.gamma, norm.beta, norm.epsilon, residual=h,
+                               dropout_key=key, rate=rate), norm.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")
 class FastLayerNorm(keras.layers.LayerNormalization):
     """LayerNormalization (last axis, scale and centre) using `layer_norm` above."""
 
-    def call(self, inputs):
+    def fusable(self, inputs) -> bool:
+        """Whether `layer_norm` computes this layer's call: last axis, scale and centre."""
         axis = self.axis if isinstance(self.axis, (list, tuple)) else [self.axis]
         last = [a % len(inputs.shape) for a in axis] == [len(inputs.shape) - 1]
-        if not last or self.rms_scaling or self.gamma is None or self.beta is None:
+        return last and not self.rms_scaling and self.gamma is not None \
+            and self.beta is not None
+
+    def call(self, inputs):
+        if not self.fusable(inputs):
             return super().call(inputs)
         return ops.cast(layer_norm(inputs, self.gamma, self.beta, self.epsilon),
                         self.compute_dtype)

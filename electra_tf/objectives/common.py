@@ -2,6 +2,7 @@
 metric sums and their summary."""
 from __future__ import annotations
 
+import keras
 from keras import ops
 
 from electra_tf import random_ops
@@ -13,6 +14,20 @@ AUC_BINS = 200
 def sigmoid_xent(logits, labels):
     """Numerically stable sigmoid cross-entropy (tf.nn.sigmoid_cross_entropy_with_logits)."""
     return ops.maximum(logits, 0.0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
+
+
+def argmax(x):
+    """int32 index of the largest value on the last axis (the first on ties).
+
+    Under TensorFlow, tf.argmax itself: keras.ops.argmax first rewrites -0.0 as -tiny
+    (four more passes over x) to match numpy where hardware flushes denormals, which no
+    score here needs; over the generator's [32, 19, 30522] logits, twice a step, those
+    passes took ~4% of the ELECTRA-Small step on 2 CPU cores (benchmarks/RESULTS.md)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.math.argmax(x, axis=-1, output_type=tf.int32)
+    return ops.cast(ops.argmax(x, axis=-1), "int32")
 
 
 @xla_fused
@@ -81,7 +96,7 @@ def sample_tokens(logits, seeds, temperature=1.0, disallow=None):
                                                                 dtype=logits.dtype)
     key0, key1 = random_ops.hash_keys(seeds)
     scores = _gumbel_scores(logits, key0, key1, float(temperature))
-    return ops.cast(ops.argmax(scores, axis=-1), "int32")
+    return argmax(scores)
 
 
 def auc_histograms(probs, labels, weights, bins=AUC_BINS):
@@ -113,7 +128,7 @@ def ratio(sums, a, b) -> float:
 
 def mlm_sums(prefix, logits, labels, weights, xent, sampled=None) -> dict:
     """Metric sums of an MLM prediction at weighted slots."""
-    preds = ops.cast(ops.argmax(logits, axis=-1), "int32")
+    preds = argmax(logits)
     out = {f"{prefix}_loss": ops.sum(weights * xent), f"{prefix}_count": ops.sum(weights),
            f"{prefix}_correct": ops.sum(weights * ops.cast(ops.equal(preds, labels), "float32"))}
     if sampled is not None:
