@@ -57,6 +57,22 @@ def test_lean_attention_equals_keras_mha_values_and_gradients():
     np.testing.assert_allclose(fn(x, mask).numpy(), call(stock, x).numpy(), atol=1e-5)
 
 
+def test_lean_attention_scales_the_query_once_on_every_path():
+    """Our path folds 1/sqrt(D) into the query kernel; Keras' path (here a causal mask,
+    which LeanAttention leaves to MultiHeadAttention.call) scales in _compute_attention.
+    Both equal the stock layer, so neither scales twice or not at all."""
+    keras.utils.set_random_seed(1)
+    stock = keras.layers.MultiHeadAttention(num_heads=2, key_dim=16,
+                                            bias_initializer="random_normal")
+    stock.build(query_shape=(3, 10, 32), value_shape=(3, 10, 32))
+    lean = _lean_copy(stock, (3, 10, 32))
+    x = tf.constant(np.random.default_rng(2).normal(size=(3, 10, 32)), tf.float32)
+    mask = tf.constant(MASK[:, None, :])
+    for kwargs in (dict(attention_mask=mask), dict(use_causal_mask=True), {}):
+        np.testing.assert_allclose(lean(x, x, **kwargs).numpy(), stock(x, x, **kwargs).numpy(),
+                                   atol=1e-5, err_msg=str(kwargs))
+
+
 def _blocks(dropout=0.0):
     keras.utils.set_random_seed(0)
     blocks = {}

@@ -54,20 +54,33 @@ class LeanAttention(keras.layers.MultiHeadAttention):
             return super().call(query, value, key=key, attention_mask=attention_mask,
                                 return_attention_scores=return_attention_scores,
                                 training=training, use_causal_mask=use_causal_mask, **masks)
-        q = flat_projection(self._query_dense, query, 1)  # [B, T, N, D]
+        # [B, T, N, D]; where our attention runs, the query's 1/sqrt(D) goes into its
+        # (small) kernel and bias instead of the [B, T, N, D] product
+        own = self._own_attention(attention_mask)
+        q = flat_projection(self._query_dense, query, 1,
+                            scale=self._inverse_sqrt_key_dim if own else None)
         k = flat_projection(self._key_dense, query, 1)
         v = flat_projection(self._value_dense, query, 1)
-        context, _ = self._compute_attention(q, k, v, attention_mask, training)
+        context, _ = self._compute_attention(q, k, v, attention_mask, training,
+                                             query_scaled=own)
         return flat_projection(self._output_dense, context, 2)
 
+    def _own_attention(self, attention_mask, use_causal_mask=False) -> bool:
+        """Whether `_compute_attention` below runs (not Keras') for [B, T, N, D] inputs."""
+        return (not use_causal_mask and not getattr(self, "_flash_attention", None)
+                and (attention_mask is None or len(attention_mask.shape) == 3))
+
     def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                           return_attention_scores=False, use_causal_mask=False):
-        if (use_causal_mask or len(query.shape) != 4 or getattr(self, "_flash_attention", None)
-                or (attention_mask is not None and len(attention_mask.shape) != 3)):
+                           return_attention_scores=False, use_causal_mask=False,
+                           query_scaled=False):
+        """Keras' attention maths (see the module docstring); `query_scaled`: the query
+        already carries the 1/sqrt(D) factor."""
+        if len(query.shape) != 4 or not self._own_attention(attention_mask, use_causal_mask):
             return super()._compute_attention(
                 query, key, value, attention_mask, training, return_attention_scores,
                 **({"use_causal_mask": True} if use_causal_mask else {}))
-        query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
+        if not query_scaled:
+            query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
         q = ops.transpose(query, (0, 2, 1, 3))  # [B, N, T, D]
         k = ops.transpose(key, (0, 2, 3, 1))  # [B, N, D, S]
         scores = ops.matmul(q, k)  # [B, N, T, S]

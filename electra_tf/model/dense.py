@@ -45,23 +45,33 @@ def plain_kernel(layer) -> bool:
                 or getattr(layer, "quantization_mode", None) is not None)
 
 
-def flat_projection(layer, inputs, contracted: int):
+def flat_projection(layer, inputs, contracted: int, scale=None):
     """A Dense/EinsumDense `layer`'s call as one 2-D `matmul`: inputs [..., *in_dims] times
     its kernel [*in_dims, *out_dims] (`contracted` = len(in_dims)), then its bias and
     activation; with our erf GELU and a full-size bias, bias + GELU are one fused kernel
-    each way (`elementwise.bias_gelu_erf`)."""
+    each way (`elementwise.bias_gelu_erf`). A full-size bias is added to the 2-D product
+    (its gradient one column sum, where after the reshape to [B, T, N, D] TF summed over
+    two axes, ~3x slower). `scale` multiplies kernel and bias (not the [tokens, out]
+    output): attention's 1/sqrt(head size), exact when that is a power of two (64)."""
     shape = tuple(int(d) for d in layer.kernel.shape)
     in_dims, out_dims = shape[:contracted], shape[contracted:]
     inner = math.prod(in_dims)
     lead = tuple(ops.shape(inputs)[:-contracted])
     kernel = ops.reshape(ops.cast(layer.kernel, layer.compute_dtype), (inner, -1))
-    x = matmul(ops.reshape(inputs, (-1, inner)), kernel)
     bias = layer.bias
-    if layer.activation is gelu_exact and bias is not None and tuple(bias.shape) == out_dims:
-        x = bias_gelu_erf(x, ops.reshape(ops.cast(bias, layer.compute_dtype), (-1,)))
-        return ops.reshape(x, lead + out_dims)
-    x = ops.reshape(x, lead + out_dims)
     if bias is not None:
+        bias = ops.cast(bias, layer.compute_dtype)
+    if scale is not None:
+        kernel = kernel * ops.cast(scale, kernel.dtype)
+        bias = None if bias is None else bias * ops.cast(scale, bias.dtype)
+    x = matmul(ops.reshape(inputs, (-1, inner)), kernel)
+    full_bias = bias is not None and tuple(bias.shape) == out_dims
+    if full_bias and layer.activation is gelu_exact:
+        return ops.reshape(bias_gelu_erf(x, ops.reshape(bias, (-1,))), lead + out_dims)
+    if full_bias:
+        x = ops.add(x, ops.reshape(bias, (-1,)))
+    x = ops.reshape(x, lead + out_dims)
+    if bias is not None and not full_bias:
         x = ops.add(x, bias)
     if layer.activation is not None:
         x = layer.activation(x)
