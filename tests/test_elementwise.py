@@ -193,8 +193,10 @@ def test_fast_layer_norm_by_hand():
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize("fused", ["1", "0"])
 @pytest.mark.parametrize("dtype", [None, "mixed_bfloat16"])
-def test_fast_layer_norm_equals_keras_values_and_gradients(dtype):
+def test_fast_layer_norm_equals_keras_values_and_gradients(dtype, fused, monkeypatch):
+    monkeypatch.setenv("ELECTRA_TF_XLA_FUSION", fused)  # one XLA kernel each way, or op by op
     ref, fast = _layer_norms((6, 7, 32), dtype=dtype)
     x = tf.constant(np.random.default_rng(5).normal(3.0, 2.0, (6, 7, 32)), tf.float32)
     dy = tf.random.stateless_normal((6, 7, 32), [5, 6])

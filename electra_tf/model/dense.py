@@ -49,10 +49,10 @@ def flat_projection(layer, inputs, contracted: int, scale=None):
     """A Dense/EinsumDense `layer`'s call as one 2-D `matmul`: inputs [..., *in_dims] times
     its kernel [*in_dims, *out_dims] (`contracted` = len(in_dims)), then its bias and
     activation; with our erf GELU and a full-size bias, bias + GELU are one fused kernel
-    each way (`elementwise.bias_gelu_erf`). A full-size bias is added to the 2-D product
-    (its gradient one column sum, where after the reshape to [B, T, N, D] TF summed over
-    two axes, ~3x slower). `scale` multiplies kernel and bias (not the [tokens, out]
-    output): attention's 1/sqrt(head size), exact when that is a power of two (64)."""
+    each way (`elementwise.bias_gelu_erf`). A full-size bias is added to the 2-D product,
+    so its gradient sums over one axis (after the reshape to [B, T, N, D], TF summed over
+    two). `scale` multiplies kernel and bias (not the [tokens, out] output): attention's
+    1/sqrt(head size), exact when that is a power of two (64)."""
     shape = tuple(int(d) for d in layer.kernel.shape)
     in_dims, out_dims = shape[:contracted], shape[contracted:]
     inner = math.prod(in_dims)

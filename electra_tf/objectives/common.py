@@ -21,8 +21,8 @@ def argmax(x):
 
     Under TensorFlow, tf.argmax itself: keras.ops.argmax first rewrites -0.0 as -tiny
     (four more passes over x) to match numpy where hardware flushes denormals, which no
-    score here needs; over the generator's [32, 19, 30522] logits, twice a step, those
-    passes took ~4% of the ELECTRA-Small step on 2 CPU cores (benchmarks/RESULTS.md)."""
+    score here needs. Those passes ran over the generator's [32, 19, 30522] logits twice
+    a step; they overlapped other work, so the step moved by noise only (RESULTS.md)."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
