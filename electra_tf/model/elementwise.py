@@ -111,12 +111,22 @@ def keep_mask(n, key, rate: float):
     return ops.greater_equal(h, ops.convert_to_tensor(threshold, "uint32"))
 
 
+def _dropped(x, key, rate: float):
+    """Dropout's maths inside a kernel: `keep_mask` over x flattened row-major (so the
+    same decisions for the same key whatever x's shape), kept values scaled by
+    1 / (1 - rate)."""
+    shape = ops.shape(x)
+    n = 1
+    for d in shape:  # static ints inside an XLA kernel, tensors op by op
+        n = n * d
+    keep = ops.reshape(keep_mask(n, key, rate), shape)
+    return ops.where(keep, x * ops.cast(1.0 / (1.0 - rate), x.dtype), ops.zeros_like(x))
+
+
 @xla_fused
 def _hash_dropout(flat, key, rate):
     """Dropout of a 1-D tensor (flat: one kernel serves every shape of that size)."""
-    keep = keep_mask(ops.shape(flat)[0], key, rate)
-    return ops.where(keep, flat * ops.cast(1.0 / (1.0 - rate), flat.dtype),
-                     ops.zeros_like(flat))
+    return _dropped(flat, key, rate)
 
 
 def bit_dropout(inputs, rate: float, seed_generator):
@@ -147,15 +157,6 @@ class BitDropout(keras.layers.Dropout):
         if not training or self.rate <= 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
         return bit_dropout(inputs, self.rate, self.seed_generator)
-
-
-def _dropped(rows, key, rate: float):
-    """bit_dropout's maths on [M, H] rows inside a kernel: the same decisions as
-    `keep_mask` over the flattened (row-major) tensor, so the same draws."""
-    keep = ops.reshape(keep_mask(ops.shape(rows)[0] * ops.shape(rows)[1], key, rate),
-                       ops.shape(rows))
-    return ops.where(keep, rows * ops.cast(1.0 / (1.0 - rate), rows.dtype),
-                     ops.zeros_like(rows))
 
 
 @xla_fused
