@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.model.dense import FastDense, _transposed_copy, matmul
+from electra_tf.model.dense import FastDense, _swap_kernel_gradient, _transposed_copy, matmul
 from electra_tf.model.elementwise import gelu_exact, gelu_plain
 from tests.test_model import tiny_layers
 
@@ -28,6 +28,24 @@ def test_matmul_values_and_gradients_by_hand(dtype, tol):
     for got, want in [(y, x @ w), (dx, dy @ w.T), (dw, x.T @ dy)]:
         np.testing.assert_allclose(got.numpy().astype(np.float64), want,
                                    rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_kernel_gradient_of_a_tall_product_by_hand():
+    # [2048, 512]^T @ [2048, 128]: the swapped form (dy^T x)^T, as at the FFN's output layer
+    assert _swap_kernel_gradient(4096, 1024, 256) and _swap_kernel_gradient(2048, 512, 128)
+    assert not _swap_kernel_gradient(4096, 256, 1024)  # the FFN's input layer
+    assert not _swap_kernel_gradient(1024, 3072, 768)  # BERT-Base's output layer: slower
+    assert not _swap_kernel_gradient(None, 1024, 256)
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=(2048, 512)), rng.normal(size=(512, 128))
+    dy = rng.normal(size=(2048, 128))
+    xt, wt = tf.constant(x, tf.float32), tf.constant(w, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(wt)
+        y = matmul(xt, wt)
+    dw = tape.gradient(y, wt, output_gradients=tf.constant(dy, tf.float32)).numpy()
+    assert dw.shape == (512, 128)
+    np.testing.assert_allclose(dw, x.T @ dy, rtol=1e-4, atol=1e-4 * np.abs(x.T @ dy).max())
 
 
 def test_matmul_in_a_tf_function_with_unknown_rows():

@@ -6,7 +6,9 @@ and oneDNN runs that form markedly slower than a plain one at the FFN's shapes
 (measured in benchmarks/RESULTS.md). `matmul` below transposes the (small) kernel explicitly
 and multiplies plainly. Grappler folds a bare `Transpose` feeding a `MatMul` back into
 `transpose_b`, so the copy is made as a transpose of a 3-D view, which it leaves alone.
-The kernel's gradient `x^T @ dy` keeps TF's `transpose_a` form, which is fast already.
+The kernel's gradient `x^T @ dy` keeps TF's `transpose_a` form, except where oneDNN runs
+it slowly: a tall [K, N] gradient of a large input (the FFN's output layer), see
+`_kernel_gradient`.
 With the erf GELU as activation (the FFN's and heads' first dense), the bias add and the
 GELU are one XLA-fused kernel, and so are their gradients with the bias's sum
 (`elementwise.bias_gelu_erf`).
@@ -27,13 +29,29 @@ def _transposed_copy(w):
     return ops.reshape(ops.transpose(ops.reshape(w, (k, n, 1)), (1, 0, 2)), (n, k))
 
 
+def _swap_kernel_gradient(m, k, n) -> bool:
+    """Whether `_kernel_gradient` computes (dy^T @ x)^T for x [m, k], dy [m, n]: oneDNN's
+    transposed-operand matmul is slow when that operand is the much larger one, and the
+    final transpose copies only the small [n, k] product. Measured (benchmarks/RESULTS.md):
+    at the FFN output's [4096, 1024]^T @ [4096, 256] 10.8 -> 7.9 ms; no faster at square,
+    wide or small shapes, nor at BERT-Base's [1024, 3072]^T @ [1024, 768]."""
+    return None not in (m, k, n) and k >= 2 * n and m >= 4 * n and m * k >= 2 ** 20
+
+
+def _kernel_gradient(x, dy):
+    """x^T @ dy ([K, N]) for x [M, K], dy [M, N], in the faster of two forms."""
+    if _swap_kernel_gradient(x.shape[0], x.shape[1], dy.shape[1]):
+        return ops.transpose(ops.matmul(ops.transpose(dy), x))
+    return ops.matmul(ops.transpose(x), dy)
+
+
 @ops.custom_gradient
 def matmul(x, w):
-    """[M, K] @ [K, N] with dx = dy @ (materialised w^T) and dw = x^T @ dy."""
+    """[M, K] @ [K, N] with dx = dy @ (materialised w^T) and dw = `_kernel_gradient`."""
 
     def grad(*args, upstream=None):
         dy = args[0] if upstream is None else upstream
-        return ops.matmul(dy, _transposed_copy(w)), ops.matmul(ops.transpose(x), dy)
+        return ops.matmul(dy, _transposed_copy(w)), _kernel_gradient(x, dy)
 
     return ops.matmul(x, w), grad
 

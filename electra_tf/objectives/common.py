@@ -31,29 +31,32 @@ def argmax(x):
 
 
 @xla_fused
-def _xent_forward(logits, labels):
-    """[M, V] float32 logits, [M] labels -> [M] logsumexp(logits) - logits[label]."""
-    top = ops.max(logits, axis=-1, keepdims=True)
-    lse = ops.log(ops.sum(ops.exp(logits - top), axis=-1)) + top[:, 0]
-    return lse - ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+def _xent_forward(logits, top, labels):
+    """[M, V] float32 logits, their [M] row maxima, [M] labels -> ([M] logsumexp(logits)
+    - logits[label], [M] logsumexp(logits), kept for the backward). The maxima come from
+    TF's reduction, not this kernel: XLA's max over a row runs ~4x slower than its sum on
+    CPU (18.5 against 4.9 ms at [608, 30522]; benchmarks/RESULTS.md)."""
+    lse = ops.log(ops.sum(ops.exp(logits - top[:, None]), axis=-1)) + top
+    return lse - ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0], lse
 
 
 @xla_fused
-def _xent_backward(logits, labels, dy):
-    """dy * (softmax(logits) - one_hot(labels)): the softmax recomputed, not stored."""
-    e = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))
-    probs = e / ops.sum(e, axis=-1, keepdims=True)
-    return dy[:, None] * (probs - ops.one_hot(labels, ops.shape(logits)[-1], dtype=e.dtype))
+def _xent_backward(logits, lse, labels, dy):
+    """dy * (softmax(logits) - one_hot(labels)), the softmax exp(logits - logsumexp)
+    recomputed in the same single pass (not stored: [M, V] floats)."""
+    probs = ops.exp(logits - lse[:, None])
+    return dy[:, None] * (probs - ops.one_hot(labels, ops.shape(logits)[-1], dtype=probs.dtype))
 
 
 def softmax_xent(logits, labels):
     """-log softmax(logits)[labels]; logits [..., V], labels [...] in [0, V); in float32.
 
-    A hand-written gradient, forward and backward each one XLA kernel (model/fusion.py):
-    at the generator's [32 x 19, 30522] logits on 2 CPU cores, 51 ms forward + backward
-    against 82 ms for TF's fused sparse-softmax op (benchmarks/RESULTS.md). (Picking the
-    label's log-prob with take_along_axis under automatic differentiation is much worse:
-    TF's gradient scatters into a dense [B*N*V] buffer, ~0.2 s of a 2.7 s step.)"""
+    A hand-written gradient, forward and backward each one XLA kernel (model/fusion.py),
+    the backward reusing the forward's logsumexp: at the generator's [32 x 19, 30522]
+    logits on 2 CPU cores, 30 ms forward + backward against 82 ms for TF's fused
+    sparse-softmax op (benchmarks/RESULTS.md). (Picking the label's log-prob with
+    take_along_axis under automatic differentiation is much worse: TF's gradient
+    scatters into a dense [B*N*V] buffer, ~0.2 s of a 2.7 s step.)"""
     labels = ops.convert_to_tensor(labels)
     shape = ops.shape(labels)
     flat_labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
@@ -61,10 +64,12 @@ def softmax_xent(logits, labels):
 
     @ops.custom_gradient
     def xent(x):
-        def grad(*args, upstream=None):
-            return _xent_backward(x, flat_labels, args[0] if upstream is None else upstream)
+        loss, lse = _xent_forward(x, ops.max(x, axis=-1), flat_labels)
 
-        return _xent_forward(x, flat_labels), grad
+        def grad(*args, upstream=None):
+            return _xent_backward(x, lse, flat_labels, args[0] if upstream is None else upstream)
+
+        return loss, grad
 
     return ops.reshape(xent(flat), shape)
 
