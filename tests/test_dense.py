@@ -34,7 +34,7 @@ def test_kernel_gradient_of_a_tall_product_by_hand():
     # [2048, 512]^T @ [2048, 128]: the swapped form (dy^T x)^T, as at the FFN's output layer
     assert _swap_kernel_gradient(4096, 1024, 256) and _swap_kernel_gradient(2048, 512, 128)
     assert not _swap_kernel_gradient(4096, 256, 1024)  # the FFN's input layer
-    assert not _swap_kernel_gradient(1024, 3072, 768)  # BERT-Base's output layer: slower
+    assert not _swap_kernel_gradient(1024, 3072, 768)  # Base's FFN output at batch 8 x 128: slower
     assert not _swap_kernel_gradient(None, 1024, 256)
     rng = np.random.default_rng(1)
     x, w = rng.normal(size=(2048, 512)), rng.normal(size=(512, 128))

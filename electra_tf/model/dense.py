@@ -34,7 +34,7 @@ def _swap_kernel_gradient(m, k, n) -> bool:
     transposed-operand matmul is slow when that operand is the much larger one, and the
     final transpose copies only the small [n, k] product. Measured (benchmarks/RESULTS.md):
     at the FFN output's [4096, 1024]^T @ [4096, 256] 10.8 -> 7.9 ms; no faster at square,
-    wide or small shapes, nor at BERT-Base's [1024, 3072]^T @ [1024, 768]."""
+    wide or small shapes, nor at Base's FFN output, [1024, 3072]^T @ [1024, 768]."""
     return None not in (m, k, n) and k >= 2 * n and m >= 4 * n and m * k >= 2 ** 20
 
 
