@@ -1,7 +1,10 @@
 """The original's optimizer: AdamW without bias correction, its LR schedule, clipping."""
 from __future__ import annotations
 
+import math
+
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -51,9 +54,12 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     beta powers 0 (which is exactly "no bias correction"); one pass per variable
     instead of a dozen element-wise ops (timed in benchmarks/RESULTS.md). The
     kernel forms 1 - beta_2 in float32 (0.00099998713 for 0.999, where the original
-    and the keras.ops path below use 0.001), so its steps differ by <= 6.4e-6
-    relative; `fused = False` (--config=fused_adam=false) gives the keras.ops path,
-    which other backends always use.
+    uses 0.001); `_tf_fused_update` compensates, so both paths take the original's
+    step to float32 rounding (uncompensated, each step was up to 6.4e-6 relatively
+    larger, which showed in long trajectories: benchmarks/RESULTS.md; its 1 - b1,
+    0.10000002 for 0.9, is 2.2e-7 off, a few float32 roundings).
+    `fused = False` (--config=fused_adam=false) gives the keras.ops path, which other
+    backends always use.
     """
 
     fused = True
@@ -107,18 +113,28 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         return config
 
 
+def _v_scale(beta_2: float) -> float:
+    """s with s^2 (1 - b2 as ResourceApplyAdam forms it in float32) = the original's
+    1 - b2: fed s g and lr / s, the kernel keeps the original's v exactly and m as s m,
+    so its step (lr / s)(s m) / (sqrt(v) + eps) is the original's (s - 1 = 6.4e-6 at 0.999)."""
+    kernel = float(np.float32(1.0) - np.float32(beta_2))
+    return math.sqrt(float(np.float32(1.0 - beta_2)) / kernel)
+
+
 def _tf_fused_update(variable, m, v, gradient, lr, decay, beta_1, beta_2, epsilon):
     """w -= lr * decay * w (the weights before the Adam step, as the original), then
     TF's ResourceApplyAdam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
     w -= lr_t m / (sqrt(v) + eps) with lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) = lr for
-    beta powers 0. Works on a plain or a tf.distribute (mirrored) component variable."""
+    beta powers 0, given s g and lr / s (`_v_scale`: the m slot holds s m). Works on a
+    plain or a tf.distribute (mirrored) component variable."""
     import tensorflow as tf
 
     def handle(x):
         return (x.value if isinstance(x, keras.Variable) else x).handle
 
     dtype = variable.dtype
-    grad = tf.cast(tf.convert_to_tensor(gradient), dtype)
+    scale = _v_scale(beta_2)
+    grad = tf.cast(tf.convert_to_tensor(gradient), dtype) * tf.cast(scale, dtype)
     if decay > 0:
         tf.raw_ops.ResourceApplyGradientDescent(
             var=handle(variable), alpha=lr * tf.cast(decay, dtype),
@@ -126,7 +142,8 @@ def _tf_fused_update(variable, m, v, gradient, lr, decay, beta_1, beta_2, epsilo
     zero = tf.zeros((), dtype)
     tf.raw_ops.ResourceApplyAdam(
         var=handle(variable), m=handle(m), v=handle(v), beta1_power=zero, beta2_power=zero,
-        lr=lr, beta1=tf.cast(beta_1, dtype), beta2=tf.cast(beta_2, dtype),
+        lr=lr / tf.cast(scale, dtype), beta1=tf.cast(beta_1, dtype),
+        beta2=tf.cast(beta_2, dtype),
         epsilon=tf.cast(epsilon, dtype), grad=grad)
 
 

@@ -31,12 +31,11 @@ def test_adamw_without_bias_correction_and_decay_exclusions(fused):
     w0 = [np.array(v.numpy(), np.float64) for v in variables]
     grads = [np.full(v.shape, 0.5, np.float32) for v in variables]
     opt.apply(grads, variables)
-    # the fused kernel forms 1 - beta_2 in float32; the keras.ops path as the original
-    one_minus_b2 = float(np.float32(1) - np.float32(0.999)) if fused else 0.001
-    assert (one_minus_b2 == 0.001) != fused
+    # the original's 1 - beta_2 = 0.001 on both paths (the fused kernel's float32
+    # 0.00099998713 is compensated: without, this step is 6.4e-6 relatively larger)
     for v, w, g, decays in zip(variables, w0, grads, [True, False, False, False]):
         m = 0.1 * g
-        vv = one_minus_b2 * g * g
+        vv = 0.001 * g * g
         update = m / (np.sqrt(vv) + 1e-6) + (0.01 * w if decays else 0.0)
         np.testing.assert_allclose(v.numpy(), w - 0.1 * update, rtol=1e-6, atol=1e-7)
 
@@ -62,8 +61,17 @@ def test_fused_adam_tracks_the_keras_ops_path_over_many_steps():
         assert min(float(np.abs(a - b).max()) for a, b in zip(runs[-1][0], w0)) > 1e-3
     (w_ref, s_ref, it_ref), (w_fused, s_fused, it_fused) = runs
     assert it_ref == it_fused == 20
-    for a, b in zip(w_fused + s_fused, w_ref + s_ref):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+    # float32 rounding apart, the same steps: uncompensated, the fused kernel's v was
+    # 1.3e-5 and its weights 6.5e-6 relatively off after these 20 steps (measured); its m
+    # slot holds s m (optimization._v_scale)
+    n = len(w_ref)
+    scale = optimization._v_scale(0.999)
+    for a, b in zip(w_fused, w_ref):
+        np.testing.assert_allclose(a, b, rtol=3e-6, atol=1e-8)
+    for a, b in zip(s_fused[:n], s_ref[:n]):
+        np.testing.assert_allclose(a / scale, b, rtol=2e-6, atol=1e-9)
+    for a, b in zip(s_fused[n:], s_ref[n:]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)
 
 
 def test_clip_by_global_norm():
