@@ -172,6 +172,9 @@ class OptimizerConfig(_Section):
         need(self.num_train_steps >= 1, f"num_train_steps={self.num_train_steps} must be >= 1")
         need(self.num_warmup_steps >= 0, f"num_warmup_steps={self.num_warmup_steps} must be >= 0")
         need(self.learning_rate > 0, f"learning_rate={self.learning_rate} must be > 0")
+        for name in ("adam_beta_1", "adam_beta_2"):
+            value = getattr(self, name)
+            need(0 <= value < 1, f"{name}={value} must be in [0, 1)")
         need(self.gradient_accumulation_steps >= 1,
              f"gradient_accumulation_steps={self.gradient_accumulation_steps} must be >= 1")
         return self

@@ -118,7 +118,8 @@ def _v_scale(beta_2: float) -> float:
     1 - b2: fed s g and lr / s, the kernel keeps the original's v exactly and m as s m,
     so its step (lr / s)(s m) / (sqrt(v) + eps) is the original's (s - 1 = 6.4e-6 at 0.999)."""
     kernel = float(np.float32(1.0) - np.float32(beta_2))
-    return math.sqrt(float(np.float32(1.0 - beta_2)) / kernel)
+    target = float(np.float32(1.0 - beta_2))
+    return math.sqrt(target / kernel) if kernel > 0 and target > 0 else 1.0
 
 
 def _tf_fused_update(variable, m, v, gradient, lr, decay, beta_1, beta_2, epsilon):

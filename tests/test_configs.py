@@ -51,6 +51,8 @@ def test_cross_section_rules_still_checked():
         get_config("tiny", num_heads=3)
     with pytest.raises(ConfigError, match="no layer"):
         get_config("tiny", generator_layers=0.1)
+    with pytest.raises(ConfigError, match=r"adam_beta_2=1.0 must be in \[0, 1\)"):
+        get_config("tiny", adam_beta_2=1.0)
 
 
 def test_generator_encoder_is_the_originals_scaling():
