@@ -99,8 +99,12 @@ def main(argv):
                           num_workers=FLAGS.num_workers, overwrite=FLAGS.overwrite,
                           progress=FLAGS.progress)
         if FLAGS.build_vocab:
-            os.replace(vocab, os.path.join(FLAGS.output, "vocab.txt"))
+            final_vocab = os.path.join(FLAGS.output, "vocab.txt")
+            os.replace(vocab, final_vocab)
             os.rmdir(os.path.dirname(vocab))
+            # metadata.json names the vocab pretrain reads: the kept copy, not the temporary
+            meta["vocab_file"] = os.path.abspath(final_vocab)
+            records.write_metadata(FLAGS.output, meta)
     except (records.DataError, VocabError, FileExistsError, ValueError) as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:

@@ -86,7 +86,12 @@ def test_build_vocab(tmp_path):
     vocab = open(os.path.join(out, "vocab.txt")).read().split("\n")
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert "castle" in vocab and "king" in vocab
-    assert np.isfinite(json.load(open(os.path.join(out, "metadata.json")))["num_examples"])
+    meta = json.load(open(os.path.join(out, "metadata.json")))
+    assert np.isfinite(meta["num_examples"])
+    # pretrain reads the vocab that metadata.json names: the kept copy, not the temporary
+    assert meta["vocab_file"] == os.path.abspath(os.path.join(out, "vocab.txt"))
+    from electra_tf.tokenization import vocab_hash
+    assert meta["vocab_hash"] == vocab_hash(meta["vocab_file"])
 
 
 def test_auto_workers_keeps_small_corpora_in_process(monkeypatch):
