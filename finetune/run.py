@@ -263,7 +263,6 @@ def run() -> None:
         mixed_precision=FLAGS.mixed_precision, log_every=FLAGS.log_every,
         progress=FLAGS.progress)
     tokenizer = tokenization.WordPieceTokenizer(vocab_path, FLAGS.lower_case, FLAGS.lower_case)
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
     print(f"task {task_name}: model from {source} ({size} recipe '{FLAGS.recipe}'), "
           f"lr {opts.learning_rate:g}, layer decay {opts.layer_decay:g} ({opts.layer_decay_mode}),"
           f" weight decay {opts.weight_decay:g}, batch {opts.batch_size}, {epochs:g} epochs, "
@@ -298,7 +297,8 @@ def run() -> None:
         train_feats = data.train
         loss = classification.loss_fn(task)
 
-    # ---- runs
+    # ---- runs (the output directory only now: bad data above leaves nothing behind)
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
     pretrained = read_pretrained(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None
     results_path = os.path.join(FLAGS.output_dir, "results.json")
     runs, train_stats = _finished_runs(results_path, task_name, source, opts)
@@ -373,10 +373,16 @@ def main(argv):
     from finetune.squad.data import SquadDataError
     from finetune.training import FinetuneError
 
+    existed = bool(FLAGS.output_dir) and os.path.exists(FLAGS.output_dir)
     try:
         run()
     except (UsageError, ConfigError, VocabError, GlueDataError, CheckpointError,
             SquadDataError, FinetuneError) as e:
+        # a refused input leaves nothing behind: the output directory goes if this run
+        # made it and wrote nothing into it (a weight-shape error comes after it is made)
+        if (FLAGS.output_dir and not existed and os.path.isdir(FLAGS.output_dir)
+                and not os.listdir(FLAGS.output_dir)):
+            os.rmdir(FLAGS.output_dir)
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -163,6 +163,8 @@ def test_finetune_bad_input(bad, tiny_vocab, trained_pretrainer, tmp_path):
         f.write("98\tcaf\u00e9\tna\u00efve\tentailment\n".encode("latin-1"))
     no_train = write_glue(str(tmp_path / "NO_TRAIN"), "rte")
     os.remove(os.path.join(no_train, "train.tsv"))
+    no_dev = write_glue(str(tmp_path / "NO_DEV"), "rte")
+    os.remove(os.path.join(no_dev, "dev.tsv"))
     bad_config = tmp_path / "bad_config"
     shutil.copytree(export, bad_config)
     (bad_config / "config.json").write_text("{")
@@ -203,6 +205,7 @@ def test_finetune_bad_input(bad, tiny_vocab, trained_pretrainer, tmp_path):
         (["--task=rte", f"--data_dir={bad_label}", init] + ft, "train.tsv:50", out),
         (["--task=rte", f"--data_dir={latin1}", init] + ft, "dev.tsv", out),
         (["--task=rte", f"--data_dir={no_train}", init] + ft, "train.tsv", out),
+        (["--task=rte", f"--data_dir={no_dev}", init] + ft, "dev.tsv", out),
         (["--task=rte", f"--data_dir={glue}", f"--init_checkpoint={bad_config}"] + ft,
          "config.json", out),
         (["--task=rte", f"--data_dir={glue}", f"--init_checkpoint={bad_sizes}"] + ft,
