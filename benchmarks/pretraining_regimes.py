@@ -337,6 +337,7 @@ class Study:
         with open(os.path.join(self.a.work_dir, "regimes.md"), "w") as f:
             f.write(self.table() + "\n\n" + self.curve_table() + "\n")
         self.write_json()
+        self.plot()
 
     def table(self) -> str:
         head = ("| run | steps | TFLOPs | MLM loss / acc | RTD loss / AUC | rank last layer "
@@ -391,6 +392,48 @@ class Study:
                 lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
+    def plot(self):
+        """The curve: dev median (bars: the seeds' range) against pre-training FLOPs."""
+        c = self.state.get("curve")
+        if not c or not self.a.plot:
+            return
+        import matplotlib
+        import matplotlib.ticker
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(c["tasks"]), figsize=(5.5 * len(c["tasks"]), 4),
+                                 squeeze=False)
+        for ax, task in zip(axes[0], c["tasks"]):
+            for name in c["runs"]:
+                row = self.state["runs"][name]
+                pts = [(row["flops"] * float(k) / 1e12, [x[1] for x in pt[task]])
+                       for k, pt in row.get("points", {}).items() if task in pt]
+                if not pts:
+                    continue
+                if row["steps"] == 1:
+                    lo, hi = min(pts[0][1]), max(pts[0][1])
+                    ax.axhspan(lo, hi, color="gray", alpha=0.2)
+                    ax.axhline(statistics.median(pts[0][1]), color="gray", linestyle="--",
+                               label=f"{name} (band: seeds)")
+                    continue
+                pts.sort()
+                xs = [x for x, _ in pts]
+                med = [statistics.median(v) for _, v in pts]
+                err = [[m - min(v) for m, (_, v) in zip(med, pts)],
+                       [max(v) - m for m, (_, v) in zip(med, pts)]]
+                ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=name)
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_xlabel("pre-training FLOPs (analytic, TFLOPs)")
+            ax.set_ylabel(f"{task} dev (median of {self.a.seeds} seeds; bars: range)")
+            ax.set_title(task)
+            ax.legend(fontsize=7)
+        fig.suptitle(f"Micro model, regime of '{c['best']}'", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(self.a.plot, dpi=100)
+        plt.close(fig)
+
     def write_json(self):
         if not self.a.json:
             return
@@ -413,9 +456,45 @@ class Study:
                     entry["probe"] = pt["probe"]
                 if key == "random_init":
                     out["runs"].setdefault(name, entry)
+        out["verdict"] = verdict(out)
         with open(self.a.json, "w") as f:
             json.dump(out, f, indent=1)
             f.write("\n")
+
+
+def same_model(a, b) -> bool:
+    """Two rows of one architecture and vocabulary (an 8k vocab is the corpus's own)."""
+    return a["vocab"] == b["vocab"] and (a["vocab"] == "bert" or a["corpus"] == b["corpus"])
+
+
+def verdict(results: dict) -> dict:
+    """For every pre-trained row and task: does its worst dev seed beat the best seed of
+    random init of the same model (vocabulary)? {key: {task: [worst, random best, bool]}}."""
+    rows = results["runs"]
+    randoms = {k: r for k, r in rows.items() if r["settings"]["objective"] == "random"}
+    out = {}
+    for key, row in rows.items():
+        if row["settings"]["objective"] == "random":
+            continue
+        base = next((r for r in randoms.values() if same_model(r["settings"],
+                                                                row["settings"])), None)
+        for task in TASKS:
+            if base and task in row and task in base:
+                worst, best = min(row[task]["dev"]), max(base[task]["dev"])
+                out.setdefault(key, {})[task] = [worst, best, worst > best]
+    return out
+
+
+def check(path) -> int:
+    """Prints the rows whose every dev seed beats random init's best; 0 if there is one."""
+    v = verdict(json.load(open(path)))
+    wins = [(k, t, w, b) for k, ts in v.items() for t, (w, b, ok) in ts.items() if ok]
+    for k, t, w, b in wins:
+        print(f"{k}: {t} worst seed {w:.1f} > random init's best {b:.1f}")
+    if not wins:
+        print(f"no pre-trained row's worst dev seed beats random init's best seed "
+              f"({sum(len(ts) for ts in v.values())} row/task pairs in {path})")
+    return 0 if wins else 1
 
 
 def measure(a, study, row, frac, tasks, with_probe):
@@ -473,7 +552,13 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work_dir", default="/tmp/electra_regimes")
     p.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "pretraining_helps.json"))
+    p.add_argument("--plot", default=os.path.join(ROOT, "benchmarks", "pretraining_regimes.png"))
+    p.add_argument("--check", action="store_true",
+                   help="only read --json: exit 0 if some pre-trained row's worst dev seed "
+                        "beats the best seed of random init of the same vocabulary")
     a = p.parse_args()
+    if a.check:
+        sys.exit(check(a.json))
     os.makedirs(a.work_dir, exist_ok=True)
     t0 = time.time()
     study = Study(a)

@@ -42,3 +42,31 @@ def test_finetune_folder_gives_dev_unlabelled(tmp_path, task):
     test = glue.read_examples(t, os.path.join(folder, "test.tsv"), labelled=False)
     assert [e.label for e in test] == [None] * len(dev)
     assert [e.text_a for e in test] == [r[pr.TASKS[task][1][0]] for r in dev]
+
+
+def test_verdict_compares_worst_seed_with_random_init_of_the_same_vocabulary(tmp_path):
+    import json
+
+    import pretraining_regimes as pr
+
+    def row(objective, corpus, vocab, dev):
+        return {"settings": pr.R("x", objective=objective, corpus=corpus, vocab=vocab),
+                "sst-2": {"dev": dev, "selection": dev}}
+    results = {"runs": {
+        "random, glue 8k": row("random", "glue", "8k", [60.0, 62.0, 61.0]),
+        "random, bert": row("random", "general", "bert", [70.0, 74.0, 72.0]),
+        "bert, glue 8k": row("bert", "glue", "8k", [62.5, 63.0, 64.0]),     # 62.5 > 62
+        "electra, glue 8k": row("electra", "glue", "8k", [61.0, 70.0, 70.0]),  # 61 < 62
+        "electra, glue bert": row("electra", "glue", "bert", [73.0, 75.0, 75.0]),  # < 74
+        "electra, general 8k": row("electra", "general", "8k", [99.0, 99.0, 99.0]),  # none
+    }}
+    v = pr.verdict(results)
+    assert v == {"bert, glue 8k": {"sst-2": [62.5, 62.0, True]},
+                 "electra, glue 8k": {"sst-2": [61.0, 62.0, False]},
+                 "electra, glue bert": {"sst-2": [73.0, 74.0, False]}}
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps(results))
+    assert pr.check(str(path)) == 0
+    del results["runs"]["bert, glue 8k"]
+    path.write_text(json.dumps(results))
+    assert pr.check(str(path)) == 1
