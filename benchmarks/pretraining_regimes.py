@@ -1,7 +1,7 @@
 """Where does pre-training the micro model pay? A factor study at one FLOP budget.
 
-  python benchmarks/pretraining_regimes.py                  # the study, ~2 h on 2 cores
-  python benchmarks/pretraining_regimes.py --curve          # then: the best regime's curve
+  python benchmarks/pretraining_regimes.py                  # the study, ~80 min on 2 cores
+  python benchmarks/pretraining_regimes.py --curve          # then the curve, ~25 min
   python benchmarks/pretraining_regimes.py --runs="electra, glue text, 8k vocab"
 
 Each run pre-trains the micro model of learning_curve.py (4 layers, hidden 128, embedding
@@ -9,8 +9,8 @@ Each run pre-trains the micro model of learning_curve.py (4 layers, hidden 128, 
 one factor at a time from a base setting: the objective (ELECTRA / BERT), the corpus (the
 bundled general text, or the unlabelled *train* sentences of the bundled GLUE tasks), the
 vocabulary (BERT's 30,522, or 8,192 WordPieces learned from the pre-training corpus), the
-peak learning rate and warm-up, and for ELECTRA the generator's width and the RTD weight.
-Random init (the same initial weights, one step at learning rate 0) is a row of its own
+peak learning rate and warm-up, for ELECTRA the generator's width and the RTD weight, and
+(one run) the budget itself, 4x. Random init (the same initial weights, one step at learning rate 0) is a row of its own
 for every vocabulary, since the vocabulary changes the model.
 
 Every run is then measured three ways:
@@ -67,9 +67,10 @@ TRAIN_ROWS = 3000  # the first rows of train.tsv fine-tune; the selection split 
 
 
 def R(name, objective="electra", corpus="glue", vocab="8k", lr=5e-4, warmup=0.1, gen=0.25,
-      rtd=50.0):
+      rtd=50.0, budget=1.0):
+    """One run's settings; `budget` multiplies --budget_tflops (the budget factor)."""
     return dict(name=name, objective=objective, corpus=corpus, vocab=vocab, lr=lr,
-                warmup=warmup, gen=gen, rtd=rtd)
+                warmup=warmup, gen=gen, rtd=rtd, budget=budget)
 
 
 # In the order they run: the in-domain regime with a learned vocabulary and its BERT twin
@@ -89,6 +90,7 @@ RUNS = [
     R("bert, general text, bert vocab", objective="bert", corpus="general", vocab="bert"),
     R("bert, glue bert, lr 2e-4", objective="bert", vocab="bert", lr=2e-4),
     R("electra, glue bert, warm-up 50%", vocab="bert", warmup=0.5),
+    R("bert, glue bert, 4x budget", objective="bert", vocab="bert", budget=4.0),
     R("random init, general 8k", objective="random", corpus="general"),
     R("electra, general text, 8k vocab", corpus="general"),
 ]
@@ -208,7 +210,8 @@ def pretrain(a, run, state):
     cfg = run_config(run, meta["vocab_size"])
     per_step = train_flops(cfg, a.batch_size, 128)
     random_init = run["objective"] == "random"
-    steps = 1 if random_init else max(8, round(a.budget_tflops * 1e12 / per_step / 8) * 8)
+    budget = a.budget_tflops * 1e12 * run.get("budget", 1.0)
+    steps = 1 if random_init else max(8, round(budget / per_step / 8) * 8)
     warmup = 1 if random_init else max(1, int(steps * run["warmup"]))
     model_dir = os.path.join(a.work_dir, "runs", slug(run["name"]))
     if not os.path.isdir(os.path.join(model_dir, "discriminator")):
@@ -431,7 +434,8 @@ class Study:
             ax.set_xlabel("pre-training FLOPs (analytic, TFLOPs)")
             ax.set_ylabel(f"{task} dev (median of {self.a.seeds} seeds; bars: range)")
             ax.set_title(task)
-            ax.legend(fontsize=7)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
         fig.suptitle(f"Micro model, regime of '{c['best']}'", fontsize=9)
         fig.tight_layout()
         fig.savefig(self.a.plot, dpi=100)
@@ -522,7 +526,8 @@ def curve(a, study):
     trained = [n for n in runs if runs[n]["settings"]["objective"] != "random"]
     best = max(trained, key=sel)
     s = runs[best]["settings"]
-    same = lambda r: all(r[k] == s[k] for k in ("corpus", "vocab", "lr", "warmup"))  # noqa
+    same = lambda r: all(r.get(k, 1.0) == s.get(k, 1.0)  # noqa: E731
+                         for k in ("corpus", "vocab", "lr", "warmup", "budget"))
     twins = {obj: next((r["name"] for r in RUNS if r["objective"] == obj and same(r)
                         and (obj != "electra" or (r["gen"], r["rtd"]) == (0.25, 50.0))), None)
              for obj in ("electra", "bert")}
