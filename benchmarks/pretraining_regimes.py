@@ -38,7 +38,6 @@ row's per-seed dev scores keyed by run name, random init included.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -101,8 +100,10 @@ def slug(name):
 
 
 def read_rows(path, header):
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """(header row or None, rows) of a GLUE TSV, read as finetune.run reads it."""
+    from finetune.glue.tasks import read_tsv
+
+    rows = read_tsv(path)
     return (rows[0], rows[1:]) if header else (None, rows)
 
 
@@ -155,8 +156,7 @@ def glue_corpus(work):
     if os.path.isfile(path):
         return path
     held, lines = set(), []
-    for task in TASKS:
-        folder, cols, _, _, _, _ = TASKS[task]
+    for task, (_, cols, _, _, _, _) in TASKS.items():
         _, selection, dev = task_split(task)
         held |= {r[c].strip() for rows in (selection, dev) for r in rows for c in cols}
     _, rte_dev = read_rows(os.path.join(GLUE, "RTE", "dev.tsv"), True)
