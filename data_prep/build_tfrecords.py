@@ -10,6 +10,7 @@ one document). Output: shards of tf.train.Examples with int64 `input_ids`,
 the unigram counts of the packed tokens.
 """
 import os
+import shutil
 import sys
 
 from absl import app, flags
@@ -90,7 +91,7 @@ def main(argv):
             vocab = os.path.join(FLAGS.output + ".vocab", "vocab.txt")
             os.makedirs(os.path.dirname(vocab), exist_ok=True)
             print(f"learning a {FLAGS.build_vocab}-token WordPiece vocabulary ...", flush=True)
-            build_vocab(files, FLAGS.build_vocab, vocab, lower, strip)
+            build_vocab(files, FLAGS.build_vocab, vocab, lower, strip, FLAGS.encoding_errors)
         options = prep.PrepOptions(vocab=vocab, max_seq_length=FLAGS.max_seq_length,
                                    lower_case=lower, strip_accents=strip,
                                    blanks_separate_docs=not FLAGS.file_is_document,
@@ -109,6 +110,9 @@ def main(argv):
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         sys.exit("interrupted: nothing was written to " + FLAGS.output)
+    finally:  # a failed or interrupted --build_vocab leaves no OUTPUT.vocab behind
+        if FLAGS.build_vocab and FLAGS.output:
+            shutil.rmtree(FLAGS.output + ".vocab", ignore_errors=True)
     print(f"wrote {meta['num_examples']} examples ({meta['num_tokens']} tokens) from "
           f"{meta['input_files']} files to {FLAGS.output} in {meta['seconds']} s")
 

@@ -124,3 +124,24 @@ def test_stray_bytes_are_replaced_other_encodings_refused(tmp_path, capsys):
         prep._read_lines(latin_unit)
     assert prep._read_lines(latin_unit, "ignore")[0] == "caf nave rsum"
     assert prep._read_lines(latin_unit, "replace")[0] == "caf\ufffd na\ufffdve r\ufffdsum\ufffd"
+
+
+@pytest.mark.slow
+def test_build_vocab_replaces_stray_bytes_as_the_records_do(tmp_path):
+    """A few stray non-UTF-8 bytes (two bundled Gutenberg books have some) are replaced in
+    vocabulary learning too, not an error; a failed build leaves no OUTPUT.vocab."""
+    corpus = write_corpus(str(tmp_path / "c"), docs=200)
+    part = os.path.join(corpus, "part0.txt")
+    data = open(part, "rb").read()
+    open(part, "wb").write(data[:2000] + b"\xe8" + data[2000:])
+    out = str(tmp_path / "out")
+    r = run_cli(["data_prep/build_tfrecords.py", "--corpus", corpus, "--build_vocab", "300",
+                 "--output", out, "--max_seq_length", "32", "--num_workers", "1"])
+    assert r.returncode == 0, r.stderr
+    assert "replaced with U+FFFD" in r.stderr
+    assert os.path.isfile(os.path.join(out, "vocab.txt"))
+    r = run_cli(["data_prep/build_tfrecords.py", "--corpus", corpus, "--build_vocab", "300",
+                 "--output", str(tmp_path / "strict"), "--encoding_errors=strict"])
+    assert r.returncode != 0 and "not UTF-8" in r.stderr.strip().splitlines()[-1]
+    assert not os.path.exists(str(tmp_path / "strict") + ".vocab")
+    assert not os.path.exists(str(tmp_path / "strict"))
