@@ -55,7 +55,7 @@ def batches(enc, batch, seq, count, seed=0):
         ids *= mask
         seg = np.zeros((batch, seq), np.int32)
         seg[:, seq // 2:] = 1
-        out.append({"input_ids": ids, "input_mask": mask, "segment_ids": seg * mask,
+        out.append({"token_ids": ids, "padding_mask": mask, "segment_ids": seg * mask,
                     "label_ids": rng.integers(0, NUM_LABELS, batch).astype(np.int32)})
     return out
 
@@ -80,7 +80,7 @@ def ours(enc, data, pred_data, steps):
 
     model = classification_model(enc, NUM_LABELS)
     opts = training.FinetuneOptions(learning_rate=1e-4, layer_decay=1.0, weight_decay=0.01,
-                                    batch_size=len(data[0]["input_ids"]))
+                                    batch_size=len(data[0]["token_ids"]))
     strategy = tf.distribute.get_strategy()
 
     def loss_fn(logits, batch):
@@ -92,7 +92,7 @@ def ours(enc, data, pred_data, steps):
     tensors = [{k: tf.constant(v) for k, v in b.items()} for b in data]
     train = timer(lambda b: float(step(b)), tensors, steps)
     predict_step = training.make_predict_step(model, strategy)
-    inputs = [{k: tf.constant(b[k]) for k in ("input_ids", "input_mask", "segment_ids")}
+    inputs = [{k: tf.constant(b[k]) for k in ("token_ids", "segment_ids", "padding_mask")}
               for b in pred_data]
     predict = timer(lambda b: np.asarray(predict_step(b)), inputs, steps)
     return model, train, predict
@@ -117,8 +117,8 @@ def saved_model(model, enc, data, steps, tmp):
     path = os.path.join(tmp, "saved_model")
     sm.export(enc, values, path)
     serve = tf.saved_model.load(path).signatures["serving_default"]
-    inputs = [{k: tf.constant(b[k]) for k in ("input_ids", "input_mask", "segment_ids")}
-              for b in data]
+    inputs = [{"input_ids": tf.constant(b["token_ids"]), "segment_ids": tf.constant(
+        b["segment_ids"]), "input_mask": tf.constant(b["padding_mask"])} for b in data]
     return timer(lambda b: serve(**b)["sequence_output"].numpy(), inputs, steps)
 
 
@@ -226,7 +226,7 @@ def transformers_peer(enc, model, data, pred_data, steps, threads, bf16=False):
     def train_once(b):
         net.train()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = net(input_ids=b["input_ids"], attention_mask=b["input_mask"],
+            out = net(input_ids=b["token_ids"], attention_mask=b["padding_mask"],
                       token_type_ids=b["segment_ids"], labels=b["label_ids"])
         opt.zero_grad()
         out.loss.backward()
@@ -237,7 +237,7 @@ def transformers_peer(enc, model, data, pred_data, steps, threads, bf16=False):
     def predict_once(b):
         net.eval()
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            return net(input_ids=b["input_ids"], attention_mask=b["input_mask"],
+            return net(input_ids=b["token_ids"], attention_mask=b["padding_mask"],
                        token_type_ids=b["segment_ids"]).logits.float().numpy()
     return timer(train_once, tensors, steps), timer(predict_once, pred_tensors, steps)
 
@@ -246,8 +246,8 @@ def keras_hub_peer(enc, model, data, pred_data, steps):
     net = keras_hub_net(enc, model)
 
     def feeds(batches):
-        return [({"token_ids": b["input_ids"], "segment_ids": b["segment_ids"],
-                  "padding_mask": b["input_mask"]}, b["label_ids"]) for b in batches]
+        return [({k: b[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+                 b["label_ids"]) for b in batches]
     train = timer(lambda f: net.train_on_batch(f[0], f[1]), feeds(data), steps)
     predict = timer(lambda f: net.predict_on_batch(f[0]), feeds(pred_data), steps)
     return train, predict

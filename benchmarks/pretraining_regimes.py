@@ -86,6 +86,7 @@ RUNS = [
     R("electra, glue bert, generator 1/8", vocab="bert", gen=0.125),
     R("electra, glue bert, rtd weight 10", vocab="bert", rtd=10.0),
     R("electra, glue bert, lr 2e-4", vocab="bert", lr=2e-4),
+    R("electra, glue bert, lr 1e-4", vocab="bert", lr=1e-4),
     R("bert, general text, bert vocab", objective="bert", corpus="general", vocab="bert"),
     R("bert, glue bert, lr 2e-4", objective="bert", vocab="bert", lr=2e-4),
     R("electra, glue bert, warm-up 50%", vocab="bert", warmup=0.5),
@@ -306,8 +307,8 @@ def probe(a, row, frac):
         feats = {}
         for start in range(0, len(ex), 256):
             sl = slice(start, start + 256)
-            m = f["input_mask"][sl]
-            for li, h in enumerate(layers(f["input_ids"][sl], m, f["segment_ids"][sl])):
+            m = f["padding_mask"][sl]
+            for li, h in enumerate(layers(f["token_ids"][sl], m, f["segment_ids"][sl])):
                 mean = (h * m[..., None]).sum(1) / m.sum(1, keepdims=True)
                 feats.setdefault(("mean", li), []).append(mean)
                 feats.setdefault(("cls", li), []).append(h[:, 0])

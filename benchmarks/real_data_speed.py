@@ -56,14 +56,14 @@ def best_of(fn, repeats):
 
 
 def chunks(features, batch, order=None):
-    order = np.arange(len(features["input_ids"])) if order is None else order
+    order = np.arange(len(features["token_ids"])) if order is None else order
     return [{k: v[order[i:i + batch]] for k, v in features.items()}
             for i in range(0, len(order), batch)]
 
 
 def cut(batch, length=None):
     """The batch's token features cut to `length` (default: its longest example)."""
-    length = length or int(batch["input_mask"].sum(axis=1).max())
+    length = length or int(batch["padding_mask"].sum(axis=1).max())
     return {k: v[:, :length] if v.ndim == 2 else v for k, v in batch.items()}
 
 
@@ -75,7 +75,7 @@ class Padded:
 
         self.saved = batching.trim, batching.length_order
         batching.trim = lambda b, min_length=1: b
-        batching.length_order = lambda f: np.arange(len(f["input_ids"]))
+        batching.length_order = lambda f: np.arange(len(f["token_ids"]))
 
     def __exit__(self, *exc):
         from finetune import batching
@@ -90,8 +90,8 @@ def hf_predict(net, batches):
     net.eval()
     with torch.inference_mode():
         for b in batches:
-            net(input_ids=torch.from_numpy(b["input_ids"].astype(np.int64)),
-                attention_mask=torch.from_numpy(b["input_mask"].astype(np.int64)),
+            net(input_ids=torch.from_numpy(b["token_ids"].astype(np.int64)),
+                attention_mask=torch.from_numpy(b["padding_mask"].astype(np.int64)),
                 token_type_ids=torch.from_numpy(b["segment_ids"].astype(np.int64)))
 
 
@@ -102,8 +102,8 @@ def hf_train_step(net):
 
     def step(b):
         net.train()
-        out = net(input_ids=torch.from_numpy(b["input_ids"].astype(np.int64)),
-                  attention_mask=torch.from_numpy(b["input_mask"].astype(np.int64)),
+        out = net(input_ids=torch.from_numpy(b["token_ids"].astype(np.int64)),
+                  attention_mask=torch.from_numpy(b["padding_mask"].astype(np.int64)),
                   token_type_ids=torch.from_numpy(b["segment_ids"].astype(np.int64)),
                   labels=torch.from_numpy(b["label"].astype(np.int64)))
         opt.zero_grad()
@@ -114,8 +114,7 @@ def hf_train_step(net):
 
 
 def kh_feed(b):
-    return {"token_ids": b["input_ids"], "segment_ids": b["segment_ids"],
-            "padding_mask": b["input_mask"]}
+    return {k: b[k] for k in ("token_ids", "segment_ids", "padding_mask")}
 
 
 # ---------------------------------------------------------------------- cases
@@ -131,8 +130,8 @@ def glue_case(task_name, enc, tokenizer, args, rows):
     data = classification.load(task, os.path.join(DATA, "glue", GLUE_DIRS[task_name]),
                                tokenizer, args.max_seq_length)
     dev = next(iter(data.evals.values()))
-    n_dev = len(dev["input_ids"])
-    lengths = dev["input_mask"].sum(axis=1)
+    n_dev = len(dev["token_ids"])
+    lengths = dev["padding_mask"].sum(axis=1)
     print(f"{task_name} dev: {n_dev} examples, mean length {lengths.mean():.1f}, max "
           f"{lengths.max()} of {args.max_seq_length}", flush=True)
     strategy = tf.distribute.get_strategy()
@@ -158,10 +157,10 @@ def glue_case(task_name, enc, tokenizer, args, rows):
     # -- training: the same shuffled batches of real examples
     rng = np.random.default_rng(0)
     train = data.train
-    idx = rng.permutation(len(train["input_ids"]))[:args.train_batch * args.train_steps]
+    idx = rng.permutation(len(train["token_ids"]))[:args.train_batch * args.train_steps]
     batches = chunks(train, args.train_batch, idx)
     print(f"{task_name} train batches: longest example per batch "
-          f"{[int(b['input_mask'].sum(1).max()) for b in batches]}", flush=True)
+          f"{[int(b['padding_mask'].sum(1).max()) for b in batches]}", flush=True)
     t = {}
     opts = training.FinetuneOptions(learning_rate=1e-4, layer_decay=0.8, weight_decay=0.01,
                                     batch_size=args.train_batch)
@@ -196,8 +195,8 @@ def squad_case(enc, tokenizer, args, rows):
     examples, _ = squad_data.read_examples(path, False, False)
     examples = examples[:args.squad_questions]
     feats, infos = squad_data.featurize(examples, tokenizer, args.squad_length)
-    n = len(feats["input_ids"])
-    lengths = feats["input_mask"].sum(axis=1)
+    n = len(feats["token_ids"])
+    lengths = feats["padding_mask"].sum(axis=1)
     print(f"squad 1.1 dev: {len(examples)} questions, {n} windows, mean length "
           f"{lengths.mean():.1f} of {args.squad_length}", flush=True)
     strategy = tf.distribute.get_strategy()

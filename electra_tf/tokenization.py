@@ -65,11 +65,17 @@ class WordPieceTokenizer:
     is BERT-uncased; no_lower_case with no_strip_accents is BERT-cased.
     """
 
-    def __init__(self, vocab_path: str, lower_case: bool = True, strip_accents: bool = True):
+    def __init__(self, vocab_path: str | None, lower_case: bool = True,
+                 strip_accents: bool = True, tokens: list[str] | None = None):
+        """vocab_path: a vocab.txt; or None with `tokens`, the vocabulary's tokens."""
         import tensorflow as tf
         import tensorflow_text as tf_text
 
-        self.vocab = load_vocab(vocab_path)
+        self.vocab = load_vocab(vocab_path) if tokens is None else list(tokens)
+        if tokens is not None:
+            missing = [t for t in SPECIAL_TOKENS if t not in self.vocab]
+            if missing:
+                raise VocabError(f"the vocabulary lacks the special token(s) {missing}")
         self.special = special_ids(self.vocab)
         self.lower_case = lower_case
         self.strip_accents = strip_accents
@@ -105,6 +111,15 @@ class WordPieceTokenizer:
 
     def _tokenize_graph(self, texts):
         return self._wordpiece.tokenize(self._preprocess(texts))
+
+    @property
+    def wordpiece(self):
+        """The tensorflow-text tokenizer (a tf.Module: a SavedModel must track it)."""
+        return self._wordpiece
+
+    def graph_tokenize(self, texts):
+        """`tokenize` as plain ops, for use inside another graph (tf.data, a SavedModel)."""
+        return self._tokenize_graph(texts)
 
     def tokenize(self, texts):
         """[batch] strings -> RaggedTensor [batch, (tokens)] of int64 ids."""

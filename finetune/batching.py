@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-TOKEN_FEATURES = ("input_ids", "input_mask", "segment_ids")
+TOKEN_FEATURES = ("token_ids", "segment_ids", "padding_mask")  # the backbone's inputs
 
 
 def trim(batch: dict, min_length: int = 1) -> dict:
@@ -31,7 +31,7 @@ def trim(batch: dict, min_length: int = 1) -> dict:
     the end of each example, where featurization puts it), and to no fewer than
     `min_length` positions (the SQuAD head's beam needs `beam_size`); other features
     untouched."""
-    mask = batch["input_mask"]
+    mask = batch["padding_mask"]
     longest = tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
     length = tf.minimum(tf.shape(mask)[1], tf.maximum(longest, min_length))
     return {k: v[:, :length] if k in TOKEN_FEATURES else v for k, v in batch.items()}
@@ -39,4 +39,4 @@ def trim(batch: dict, min_length: int = 1) -> dict:
 
 def length_order(features: dict[str, np.ndarray]) -> np.ndarray:
     """Indices of the examples, shortest first (stable, so equal lengths keep order)."""
-    return np.argsort(features["input_mask"].sum(axis=1), kind="stable")
+    return np.argsort(features["padding_mask"].sum(axis=1), kind="stable")

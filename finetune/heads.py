@@ -10,26 +10,10 @@ import keras
 from keras import ops
 
 from electra_tf.model.layers import gelu_exact
+from electra_tf.model.text_classifier import ClassificationHead  # noqa: F401 (re-export)
+from electra_tf.model.token_classifier import TokenClassificationHead  # noqa: F401
 
 NEG = 1000.0  # the original masks logits with 1000 * (mask - 1)
-
-
-class ClassificationHead(keras.layers.Layer):
-    """dropout(0.1) -> dense(num_outputs) on the [CLS] hidden state."""
-
-    def __init__(self, num_outputs: int, dropout: float = 0.1, **kwargs):
-        super().__init__(**kwargs)
-        self.num_outputs = num_outputs
-        self.dropout = keras.layers.Dropout(dropout)
-        self.dense = keras.layers.Dense(num_outputs, name="output")
-
-    def build(self, input_shape):
-        self.dense.build((input_shape[0], input_shape[-1]))
-        self.built = True
-
-    def call(self, hidden, inputs=None, training=None):
-        cls = hidden[:, 0]
-        return ops.cast(self.dense(self.dropout(cls, training=training)), "float32")
 
 
 class SquadHead(keras.layers.Layer):
@@ -88,14 +72,14 @@ class SquadHead(keras.layers.Layer):
         return ops.cast(ops.squeeze(self.end_dense(layer.activation(x)), -1), "float32")
 
     def call(self, hidden, inputs, training=None):
-        """`inputs`: input_mask, segment_ids and, in training, start_positions (the end
+        """`inputs`: padding_mask, segment_ids and, in training, start_positions (the end
         logits then use the gold start)."""
-        input_mask, segment_ids = inputs["input_mask"], inputs["segment_ids"]
+        padding_mask, segment_ids = inputs["padding_mask"], inputs["segment_ids"]
         start_positions = inputs.get("start_positions") if training else None
         hidden = ops.cast(hidden, "float32")
         length = ops.shape(hidden)[1]
         # Answers lie in the context (segment 1) or at [CLS] (no answer).
-        answer_mask = (ops.cast(input_mask, "float32") * ops.cast(segment_ids, "float32")
+        answer_mask = (ops.cast(padding_mask, "float32") * ops.cast(segment_ids, "float32")
                        + ops.one_hot(0, length))
         penalty = NEG * (answer_mask - 1.0)
         # Logits in float32 under mixed precision (the dense layers compute in 16 bits).

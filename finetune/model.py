@@ -1,5 +1,7 @@
 """The fine-tuning models: an ElectraBackbone (the discriminator's architecture) plus a
-task head, and loading a pre-trained discriminator into them."""
+task head, and loading a pre-trained discriminator into them. Classification and tagging
+use the Keras task models (electra_tf/model/text_classifier.py, token_classifier.py),
+so what finetune.run trains is what a Keras user loads, fits and serves."""
 from __future__ import annotations
 
 import keras
@@ -8,7 +10,9 @@ from electra_tf.configs import EncoderConfig, network_encoder
 from electra_tf.interop import ours
 from electra_tf.model import weights
 from electra_tf.model.backbone import ElectraBackbone
-from finetune.heads import ClassificationHead, SquadHead
+from electra_tf.model.text_classifier import ElectraTextClassifier
+from electra_tf.model.token_classifier import ElectraTokenClassifier
+from finetune.heads import SquadHead
 
 
 class FinetuneModel(keras.Model):
@@ -26,18 +30,21 @@ class FinetuneModel(keras.Model):
         self.built = True
 
     def call(self, inputs, training=None):
-        hidden = self.backbone.encode(inputs["input_ids"], inputs["segment_ids"],
-                                      inputs["input_mask"], training=training)
+        hidden = self.backbone.encode(inputs["token_ids"], inputs["segment_ids"],
+                                      inputs["padding_mask"], training=training)
         return self.head(hidden, inputs, training=training)
 
 
-def classification_model(config: EncoderConfig, num_outputs: int) -> FinetuneModel:
+def classification_model(config: EncoderConfig, num_outputs: int) -> ElectraTextClassifier:
     """A classifier (num_outputs classes) or regressor (1 output) on [CLS]."""
-    model = FinetuneModel(ElectraBackbone.from_encoder_config(config, name="encoder"),
-                          ClassificationHead(num_outputs, config.hidden_dropout,
-                                             name="classifier"))
-    model.build()
-    return model
+    return ElectraTextClassifier(ElectraBackbone.from_encoder_config(config, name="encoder"),
+                                 num_outputs, dropout=config.hidden_dropout)
+
+
+def token_model(config: EncoderConfig, num_tags: int) -> ElectraTokenClassifier:
+    """A tagger: num_tags logits on every token."""
+    return ElectraTokenClassifier(ElectraBackbone.from_encoder_config(config, name="encoder"),
+                                  num_tags, dropout=config.hidden_dropout)
 
 
 def squad_model(config: EncoderConfig, v2: bool, beam_size: int = 20) -> FinetuneModel:
@@ -73,7 +80,7 @@ def read_pretrained(path: str) -> dict:
     return ours.network_values(values, kind, "discriminator")
 
 
-def load_pretrained(model: FinetuneModel, path: str, values: dict | None = None) -> None:
+def load_pretrained(model, path: str, values: dict | None = None) -> None:
     """Restores the embeddings and encoder from `path` (or from `values`, its
     `read_pretrained`). Every encoder weight must be found with the model's shape;
     pre-training heads and the generator are ignored."""

@@ -1,29 +1,54 @@
-"""Fine-tune a discriminator on a GLUE task or SQuAD and report the paper's metrics.
+"""Fine-tune a discriminator on GLUE, SQuAD, your own text files or CoNLL tags, and report
+the paper's metrics.
 
   python -m finetune.run --task=rte --data_dir=../shared/data/glue/RTE \
       --init_checkpoint=/tmp/electra_small/discriminator --output_dir=/tmp/ft_rte
   python -m finetune.run --task=squad_v1 --train_file=train-v1.1.json \
       --predict_file=../shared/data/squad/dev-v1.1.json --init_checkpoint=... --output_dir=...
+  python -m finetune.run --task=text_classification --train_file=train.csv \
+      --dev_file=dev.csv --text_column=sentence --label_column=label --init_checkpoint=... \
+      --output_dir=... --export_serving
+  python -m finetune.run --task=token_classification --train_file=train.conll \
+      --dev_file=dev.conll --init_checkpoint=... --output_dir=...
+
+The tasks are finetune/tasks.py; this file is the loop every task shares: seeds and
+their median, resume after an interrupt, TensorBoard, results.json, saved models.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import statistics
 import sys
 import time
 
 from absl import app, flags
 
 from electra_tf import cli  # defines --tf_logs
+from finetune.tasks import UsageError
 
-TASK_HELP = "GLUE: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli; or squad_v1, squad_v2"
+TASK_HELP = ("GLUE: cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli; squad_v1, squad_v2; "
+             "your files: text_classification, text_regression, token_classification")
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task", None, f"Task. {TASK_HELP}.")
 flags.DEFINE_string("output_dir", None, "Where results, predictions and TensorBoard logs go.")
 flags.DEFINE_string("data_dir", None, "GLUE: the task's directory (train.tsv, dev.tsv, test.tsv).")
-flags.DEFINE_string("train_file", None, "SQuAD: training JSON (omit to only predict).")
+flags.DEFINE_string("train_file", None, "SQuAD: training JSON (omit to only predict); "
+                    "text_*: a CSV/TSV/JSONL file; token_classification: a CoNLL file.")
+flags.DEFINE_string("dev_file", None, "text_* / token_classification: the file to score.")
+flags.DEFINE_string("test_file", None, "text_* / token_classification: a file to predict "
+                    "(labels not needed): <output_dir>/run_<i>/test_predictions.*")
+flags.DEFINE_enum("format", None, ["csv", "tsv", "jsonl"],
+                  "text_*: the files' format; default: from the extension.")
+flags.DEFINE_string("text_column", "text", "text_*: the column holding the text.")
+flags.DEFINE_string("text_pair_column", None, "text_*: a second text column (pairs).")
+flags.DEFINE_string("label_column", "label", "text_*: the column holding the label.")
+flags.DEFINE_integer("tag_column", -1, "token_classification: the column of the tag "
+                     "(0-based; default the last); the word is column 0.")
+flags.DEFINE_boolean("save_model", False, "Save each run's fine-tuned Keras model (with its "
+                     "text preprocessor) as <output_dir>/run_<i>/model.keras.")
+flags.DEFINE_boolean("export_serving", False, "Export each run as a SavedModel serving raw "
+                     "text: <output_dir>/run_<i>/serving (see electra_tf/serving.py).")
 flags.DEFINE_string("predict_file", None, "SQuAD: JSON to predict and score (dev set).")
 flags.DEFINE_string("init_checkpoint", None,
                     "Exported discriminator dir (pretraining's <model_dir>/discriminator or "
@@ -50,7 +75,8 @@ flags.DEFINE_boolean("predict_test", False, "GLUE: write test-set predictions in
 flags.DEFINE_boolean("swap_doubling", True, "MRPC/STS-B: also train on each pair swapped.")
 flags.DEFINE_boolean("skip_bad_rows", False, "Skip malformed TSV rows (with a warning).")
 flags.DEFINE_integer("max_train_examples", None,
-                     "Use only the first N training examples (questions for SQuAD); MRPC and "
+                     "Use only the first N training examples (questions for SQuAD, sentences "
+                     "for token_classification); MRPC and "
                      "STS-B take the first N rows, then add their N swapped pairs.")
 flags.DEFINE_integer("doc_stride", 128, "SQuAD: window stride.")
 flags.DEFINE_integer("max_query_length", 64, "SQuAD: question tokens kept.")
@@ -69,13 +95,6 @@ flags.DEFINE_integer("save_every", 500, "Checkpoint the run in progress every N 
 flags.DEFINE_integer("debug_kill_at_step", None, "Testing: SIGKILL the process after this "
                      "training step of a run.")
 flags.DEFINE_boolean("progress", True, "Progress bars.")
-
-SQUAD_TASKS = {"squad_v1": False, "squad_v2": True, "squad": False, "squad1.1": False,
-               "squad2.0": True}
-
-
-class UsageError(ValueError):
-    pass
 
 
 def _model_config(vocab_tokens: int | None):
@@ -126,81 +145,9 @@ def _vocab_path() -> str:
     return vocab
 
 
-def _median(runs: list[dict]) -> dict[str, float]:
-    keys = runs[0].keys()
-    return {k: statistics.median(r[k] for r in runs) for k in keys}
-
-
-def _table(task: str, runs: list[dict], median: dict[str, float]) -> str:
-    keys = list(median)
-    lines = [f"| {task} | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for i, r in enumerate(runs):
-        lines.append(f"| run {i} (seed {FLAGS.seed + i}) | "
-                     + " | ".join(f"{r[k]:.2f}" for k in keys) + " |")
-    lines.append("| **median** | " + " | ".join(f"**{median[k]:.2f}**" for k in keys) + " |")
-    return "\n".join(lines)
-
-
-def _command(task: str, source, opts) -> dict:
-    """What makes two fine-tuning runs the same, as results.json holds it (JSON types)."""
-    return json.loads(json.dumps({"task": task, "init_checkpoint": FLAGS.init_checkpoint,
-                                  "model": source, "options": vars(opts)}))
-
-
-def _checkpoint_dir(run_dir: str, command: dict) -> str:
-    """run_<i>/checkpoints, emptied first if it holds another command's run (a checkpoint
-    is resumed only by the command that wrote it; command.json beside it says which)."""
-    directory = os.path.join(run_dir, "checkpoints")
-    marker = os.path.join(directory, "command.json")
-    if os.path.isdir(directory):
-        try:
-            with open(marker) as f:
-                same = json.load(f) == command
-        except (OSError, json.JSONDecodeError):
-            same = False
-        if not same:
-            print(f"note: {directory} holds a run of other settings; starting afresh",
-                  flush=True)
-            shutil.rmtree(directory)
-    os.makedirs(directory, exist_ok=True)
-    with open(marker, "w") as f:
-        json.dump(command, f, indent=2)
-    return directory
-
-
-def _finished_runs(results_path: str, task: str, source, opts) -> tuple[list, list]:
-    """(metrics, stats) of the runs a results.json of the same command already holds
-    (same task, model and options; run i with seed --seed + i), so a re-run after an
-    interrupt trains only what is missing; ([], []) otherwise."""
-    if not os.path.isfile(results_path):
-        return [], []
-    try:
-        with open(results_path) as f:
-            previous = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return [], []
-
-    def settings(options):  # the seed is per run, checked below
-        return {k: v for k, v in options.items() if k != "seed"}
-
-    current = _command(task, source, opts)
-    if (any(previous.get(k) != current[k] for k in ("task", "init_checkpoint", "model"))
-            or settings(previous.get("options", {})) != settings(current["options"])):
-        return [], []
-    runs, stats = [], []
-    for i, entry in enumerate(previous.get("runs", [])[:FLAGS.num_runs]):
-        if entry.get("seed") != FLAGS.seed + i:
-            break
-        runs.append(entry["metrics"])
-        stats.append({k: v for k, v in entry.items() if k != "metrics"})
-    return runs, stats
-
-
-def run() -> None:
+def _check_flags() -> None:
     if not FLAGS.task or not FLAGS.output_dir:
         raise UsageError("--task and --output_dir are required")
-    task_name = FLAGS.task.lower()
-    is_squad = task_name in SQUAD_TASKS
     if FLAGS.num_runs < 1:
         raise UsageError(f"--num_runs={FLAGS.num_runs} must be >= 1")
     for name in ("learning_rate", "epochs"):
@@ -213,6 +160,36 @@ def run() -> None:
         raise UsageError(f"--warmup_proportion={FLAGS.warmup_proportion} must be in [0, 1)")
     if FLAGS.max_seq_length is not None and FLAGS.max_seq_length < 8:
         raise UsageError(f"--max_seq_length={FLAGS.max_seq_length} must be >= 8")
+
+
+def _save(model, task, run_dir: str, vocab: list[str], max_len: int) -> None:
+    """--save_model (model.keras) and --export_serving (serving/) of a trained run."""
+    from electra_tf.model.preprocessor import ElectraTextClassifierPreprocessor
+
+    pre = ElectraTextClassifierPreprocessor(vocab, FLAGS.lower_case, max_len)
+    info = task.serving()
+    if FLAGS.save_model:
+        if info["kind"] != "token_classification":
+            model.preprocessor = pre  # raw strings in, as the served model
+        model.save(os.path.join(run_dir, "model.keras"))
+        with open(os.path.join(run_dir, "task.json"), "w") as f:
+            json.dump(dict(info, sequence_length=max_len, lowercase=FLAGS.lower_case), f,
+                      indent=2)
+        model.preprocessor = None
+        print(f"model: {os.path.join(run_dir, 'model.keras')}", flush=True)
+    if FLAGS.export_serving:
+        from electra_tf import serving
+        serving.export(model, os.path.join(run_dir, "serving"), info, preprocessor=pre)
+        print(f"serving SavedModel: {os.path.join(run_dir, 'serving')}", flush=True)
+
+
+def run() -> None:
+    _check_flags()
+    from finetune import tasks
+    task = tasks.get_task(FLAGS.task, FLAGS)
+    if (FLAGS.save_model or FLAGS.export_serving) and not task.servable:
+        raise UsageError(f"--save_model / --export_serving: not for {task.name} (text "
+                         f"classification, regression and tagging tasks)")
     if FLAGS.num_cpu_devices:
         from electra_tf.distribution import split_cpu
         split_cpu(FLAGS.num_cpu_devices)
@@ -221,19 +198,9 @@ def run() -> None:
 
     from electra_tf import tokenization
     from electra_tf.distribution import make_strategy
-    from finetune import recipe as recipes, training
-    from finetune.glue import tasks as glue
-    from finetune.model import (classification_model, load_pretrained, read_pretrained,
-                                squad_model)
+    from finetune import recipe as recipes, results as bookkeeping, training
+    from finetune.model import load_pretrained, read_pretrained
 
-    if not is_squad:
-        task = glue.get_task(task_name)
-        if not FLAGS.data_dir:
-            raise UsageError(f"--data_dir is required for GLUE task {task.name}")
-        if not os.path.isdir(FLAGS.data_dir):
-            raise UsageError(f"--data_dir={FLAGS.data_dir} is not a directory")
-    elif not FLAGS.predict_file and not FLAGS.train_file:
-        raise UsageError("SQuAD needs --predict_file (and --train_file to fine-tune)")
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
     cli.quiet_xla()
     if FLAGS.mixed_precision != "none":
@@ -241,7 +208,7 @@ def run() -> None:
     vocab_path = _vocab_path()
     vocab = tokenization.load_vocab(vocab_path)
     config, source = _model_config(len(vocab))
-    max_len = FLAGS.max_seq_length or (512 if is_squad else 128)
+    max_len = FLAGS.max_seq_length or task.max_seq_length
     if max_len > config.max_position_embeddings:
         raise UsageError(f"--max_seq_length={max_len} exceeds the model's "
                          f"max_position_embeddings={config.max_position_embeddings}")
@@ -251,9 +218,7 @@ def run() -> None:
                          f"checkpoint's vocab.txt")
     size = recipes.size_of(config)
     rec = recipes.get_recipe(FLAGS.recipe, size)
-    epochs = FLAGS.epochs
-    if epochs is None:
-        epochs = 2.0 if is_squad else float(task.epochs)
+    epochs = FLAGS.epochs if FLAGS.epochs is not None else task.epochs
     opts = training.FinetuneOptions(
         learning_rate=FLAGS.learning_rate or rec.learning_rate,
         layer_decay=FLAGS.layer_decay if FLAGS.layer_decay is not None else rec.layer_decay,
@@ -263,45 +228,19 @@ def run() -> None:
         mixed_precision=FLAGS.mixed_precision, log_every=FLAGS.log_every,
         progress=FLAGS.progress)
     tokenizer = tokenization.WordPieceTokenizer(vocab_path, FLAGS.lower_case, FLAGS.lower_case)
-    print(f"task {task_name}: model from {source} ({size} recipe '{FLAGS.recipe}'), "
+    print(f"task {task.name}: model from {source} ({size} recipe '{FLAGS.recipe}'), "
           f"lr {opts.learning_rate:g}, layer decay {opts.layer_decay:g} ({opts.layer_decay_mode}),"
           f" weight decay {opts.weight_decay:g}, batch {opts.batch_size}, {epochs:g} epochs, "
           f"length {max_len}, {strategy.num_replicas_in_sync} replica(s)", flush=True)
-
-    # ---- data (once for all runs)
-    if is_squad:
-        from finetune.squad import data as squad_data
-        from finetune.squad import task as squad
-        v2 = SQUAD_TASKS[task_name]
-        train_feats = None
-        if FLAGS.train_file:
-            ex, skipped = squad_data.read_examples(FLAGS.train_file, True, v2)
-            if FLAGS.max_train_examples:
-                ex = ex[:FLAGS.max_train_examples]
-            train_feats, _ = squad_data.featurize(ex, tokenizer, max_len, FLAGS.doc_stride,
-                                                  FLAGS.max_query_length, True, FLAGS.progress)
-            print(f"{len(ex)} training questions ({skipped} skipped: answer not found in the "
-                  f"context), {len(train_feats['input_ids'])} windows", flush=True)
-        eval_data = None
-        if FLAGS.predict_file:
-            ex, _ = squad_data.read_examples(FLAGS.predict_file, False, v2)
-            feats, infos = squad_data.featurize(ex, tokenizer, max_len, FLAGS.doc_stride,
-                                                FLAGS.max_query_length, False, FLAGS.progress)
-            eval_data = (ex, feats, infos)
-        loss = squad.loss_fn(v2)
-    else:
-        from finetune.glue import classification
-        data = classification.load(task, FLAGS.data_dir, tokenizer, max_len, True,
-                                   FLAGS.predict_test, FLAGS.swap_doubling, FLAGS.skip_bad_rows,
-                                   FLAGS.max_train_examples)
-        train_feats = data.train
-        loss = classification.loss_fn(task)
+    task.load(tokenizer, max_len)  # data once for all runs; bad data stops here
 
     # ---- runs (the output directory only now: bad data above leaves nothing behind)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     pretrained = read_pretrained(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None
     results_path = os.path.join(FLAGS.output_dir, "results.json")
-    runs, train_stats = _finished_runs(results_path, task_name, source, opts)
+    cmd = bookkeeping.command(task.name, FLAGS.init_checkpoint, source, opts)
+    runs, train_stats = bookkeeping.finished_runs(results_path, cmd, FLAGS.seed,
+                                                  FLAGS.num_runs)
     for i in range(len(runs)):
         print(f"run {i} (seed {FLAGS.seed + i}): finished earlier, kept from {results_path}",
               flush=True)
@@ -311,52 +250,45 @@ def run() -> None:
         keras.utils.set_random_seed(seed)
         opts.seed = seed
         with strategy.scope():
-            model = (squad_model(config, SQUAD_TASKS[task_name], FLAGS.beam_size) if is_squad
-                     else classification_model(config, task.num_outputs))
+            model = task.build_model(config)
             if FLAGS.init_checkpoint:
                 load_pretrained(model, FLAGS.init_checkpoint, pretrained)
         writer = tf.summary.create_file_writer(run_dir)
         label = f" run {i + 1}/{FLAGS.num_runs}"
         stats = {"steps": 0, "seconds": 0.0}
-        checkpoint_dir = _checkpoint_dir(run_dir, _command(task_name, source, opts))
-        if train_feats is not None:
-            stats = training.train(model, train_feats, loss, opts, strategy, writer, label,
-                                   checkpoint_dir, FLAGS.save_every, FLAGS.debug_kill_at_step)
+        checkpoint_dir = bookkeeping.checkpoint_dir(
+            run_dir, bookkeeping.command(task.name, FLAGS.init_checkpoint, source, opts))
+        if task.train is not None:
+            stats = training.train(model, task.train, task.loss, opts, strategy, writer,
+                                   label, checkpoint_dir, FLAGS.save_every,
+                                   FLAGS.debug_kill_at_step)
         t0 = time.time()
-        if is_squad:
-            result = {}
-            if eval_data is not None:
-                result = squad.predict_and_evaluate(
-                    model, strategy, FLAGS.predict_file, *eval_data, vocab,
-                    SQUAD_TASKS[task_name], run_dir, FLAGS.eval_batch_size, FLAGS.n_best_size,
-                    FLAGS.max_answer_length, FLAGS.lower_case)
-                result = {k: float(v) for k, v in result.items()
-                          if "thresh" not in k and not k.endswith("total")}
-        else:
-            result = classification.evaluate(task, model, data, strategy, FLAGS.eval_batch_size)
-            if FLAGS.predict_test:
-                paths = classification.write_test_predictions(
-                    task, model, data, strategy, FLAGS.eval_batch_size,
-                    os.path.join(run_dir, "submission"))
-                print(f"test predictions: {', '.join(paths)}", flush=True)
+        result = task.evaluate(model, strategy, FLAGS.eval_batch_size, run_dir)
+        paths = task.write_predictions(model, strategy, FLAGS.eval_batch_size, run_dir)
+        if paths:
+            print(f"test predictions: {', '.join(paths)}", flush=True)
         stats["eval_seconds"] = time.time() - t0
         with writer.as_default(step=stats["steps"]):
             for k, v in result.items():
                 tf.summary.scalar(f"eval/{k}", v)
         writer.flush()
+        if FLAGS.save_model or FLAGS.export_serving:
+            _save(model, task, run_dir, vocab, max_len)
         runs.append(result)
         train_stats.append(dict(stats, seed=seed))
         print(f"run {i} (seed {seed}): " + ", ".join(f"{k} {v:.2f}" for k, v in result.items()),
               flush=True)
-        summary = {"task": task_name, "init_checkpoint": FLAGS.init_checkpoint,
+        info = task.serving() or {}
+        summary = {"task": task.name, "init_checkpoint": FLAGS.init_checkpoint,
                    "model": source, "recipe": FLAGS.recipe, "options": vars(opts),
+                   **({"labels": info["labels"]} if info.get("labels") else {}),
                    "runs": [dict(metrics=r, **s) for r, s in zip(runs, train_stats)],
-                   "median": _median(runs) if runs and runs[0] else {}}
+                   "median": bookkeeping.median(runs) if runs and runs[0] else {}}
         with open(results_path, "w") as f:  # after every run: nothing lost on interrupt
             json.dump(summary, f, indent=2)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is in results.json now
     if runs and runs[0]:
-        table = _table(task_name, runs, _median(runs))
+        table = bookkeeping.table(task.name, runs, FLAGS.seed)
         with open(os.path.join(FLAGS.output_dir, "results.md"), "w") as f:
             f.write(table + "\n")
         print(table)
@@ -370,14 +302,16 @@ def main(argv):
     from electra_tf.tokenization import VocabError
     from finetune.glue.tasks import GlueDataError
     from finetune.model import CheckpointError
+    from finetune.own_data import OwnDataError
     from finetune.squad.data import SquadDataError
+    from finetune.tagging.data import TaggingDataError
     from finetune.training import FinetuneError
 
     existed = bool(FLAGS.output_dir) and os.path.exists(FLAGS.output_dir)
     try:
         run()
     except (UsageError, ConfigError, VocabError, GlueDataError, CheckpointError,
-            SquadDataError, FinetuneError) as e:
+            SquadDataError, OwnDataError, TaggingDataError, FinetuneError) as e:
         # a refused input leaves nothing behind: the output directory goes if this run
         # made it and wrote nothing into it (a weight-shape error comes after it is made)
         if (FLAGS.output_dir and not existed and os.path.isdir(FLAGS.output_dir)

@@ -53,6 +53,31 @@ def make_optimizer(model, opts: FinetuneOptions, total_steps: int):
                                         lr_multiplier=mult)
 
 
+def keras_optimizer(model, opts: FinetuneOptions, total_steps: int):
+    """The fine-tuning optimizer for Keras' own `compile()/fit()`: the same AdamWeightDecay,
+    schedule and layer-wise decay as `train`, with its global-norm clip done by Keras."""
+    optimizer = make_optimizer(model, opts, total_steps)
+    optimizer.global_clipnorm = opts.clip_norm
+    return optimizer
+
+
+def train_dataset(features: dict[str, np.ndarray], opts: FinetuneOptions,
+                  start: int = 0) -> tf.data.Dataset:
+    """The training batches `train` runs (from step `start`): the examples shuffled by
+    the seed, reshuffled every epoch, full batches, each cut to its longest example.
+    `fit()` gets the same stream from `keras_batches`."""
+    n = len(next(iter(features.values())))
+    ds = tf.data.Dataset.from_tensor_slices(features)
+    ds = ds.shuffle(n, seed=opts.seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(opts.batch_size, drop_remainder=True).skip(start)
+    return ds.map(batching.trim).prefetch(2)
+
+
+def keras_batches(ds: tf.data.Dataset, label: str = "label") -> tf.data.Dataset:
+    """(features, label) pairs of a `train_dataset` for Keras' `fit()`."""
+    return ds.map(lambda b: ({k: v for k, v in b.items() if k != label}, b[label]))
+
+
 def make_train_step(model, loss_fn, opts: FinetuneOptions, strategy: tf.distribute.Strategy,
                     optimizer):
     """batch -> the global batch's loss, after one optimisation step (one graph; batches
@@ -80,7 +105,7 @@ _predict_steps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def make_predict_step(model, strategy: tf.distribute.Strategy):
-    """batch (input_ids, input_mask, segment_ids) -> per-replica outputs (one graph, any
+    """batch (token_ids, segment_ids, padding_mask) -> per-replica outputs (one graph, any
     length; see make_train_step). One per model and strategy: every prediction of one
     model (MNLI's two dev sets, the test sets) reuses the traced graph."""
     steps = _predict_steps.setdefault(model, {})
@@ -136,10 +161,7 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: FinetuneOptions
             start = int(optimizer.iterations.numpy())
             print(f"fine-tune{label}: resumed from {manager.latest_checkpoint} at step "
                   f"{start}", flush=True)
-    ds = tf.data.Dataset.from_tensor_slices(features)
-    ds = ds.shuffle(n, seed=opts.seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(opts.batch_size, drop_remainder=True).skip(start)
-    ds = ds.map(batching.trim).prefetch(2)  # each batch to its longest example
+    ds = train_dataset(features, opts, start)
     iterator = iter(strategy.experimental_distribute_dataset(ds))
     step = make_train_step(model, loss_fn, opts, strategy, optimizer)
 
@@ -189,8 +211,8 @@ def predict(model, features: dict[str, np.ndarray], strategy: tf.distribute.Stra
     """model(batch, training=False) over every example; outputs in the examples' order.
 
     The examples run shortest first, each batch cut to its longest example
-    (batching.py), so outputs must not have a sequence axis (the classifier's and the
-    SQuAD head's do not). Under several replicas the last batch is padded with copies
+    (batching.py); per-position outputs (a tagger's [B, L, C]) are padded back with
+    zeros to the features' length. Under several replicas the last batch is padded with copies
     to a multiple of their number, and the copies dropped.
     """
     n = len(next(iter(features.values())))
@@ -216,8 +238,9 @@ def predict(model, features: dict[str, np.ndarray], strategy: tf.distribute.Stra
             chunks.setdefault(k, []).extend(
                 np.asarray(t) for t in strategy.experimental_local_results(v))
     inverse = np.argsort(order[:n])
+    length = features["token_ids"].shape[1]
     for k, v in chunks.items():
-        if len({c.shape[1:] for c in v}) > 1:
-            raise ValueError(f"prediction output {k!r} has a per-position axis; predict() "
-                             f"cuts batches to their own length, so outputs must not")
+        if len({c.shape[1:] for c in v}) > 1:  # a per-position axis, cut per batch
+            chunks[k] = [np.pad(c, [(0, 0), (0, length - c.shape[1])]
+                                + [(0, 0)] * (c.ndim - 2)) for c in v]
     return {k: np.concatenate(v)[:n][inverse] for k, v in chunks.items()}

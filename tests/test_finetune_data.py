@@ -146,7 +146,7 @@ def test_featurize_with_wordpiece(tiny_vocab):
           glue.Example("2", "the castle", None, 0)]
     f = features.featurize(ex, tok, 12)
     vocab = tok.vocab
-    words = [vocab[i] for i in f["input_ids"][0][:f["input_mask"][0].sum()]]
+    words = [vocab[i] for i in f["token_ids"][0][:f["padding_mask"][0].sum()]]
     assert words == ["[CLS]", "the", "king", "went", ".", "[SEP]", "she", "said", "[SEP]"]
     assert f["segment_ids"][0].tolist() == [0] * 6 + [1] * 3 + [0] * 3
     assert f["label"].dtype == np.int32 and f["label"].tolist() == [1, 0]

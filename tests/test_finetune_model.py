@@ -28,7 +28,7 @@ def inputs(batch=3, length=16, seed=0, vocab=112):
     seg = np.zeros((batch, length), "int32")
     seg[:, 6:length - 4] = 1
     ids[:, 0] = 2
-    return {"input_ids": ids, "input_mask": mask, "segment_ids": seg}
+    return {"token_ids": ids, "padding_mask": mask, "segment_ids": seg}
 
 
 def test_layer_multipliers_paper_and_code():
@@ -72,7 +72,7 @@ def test_classification_head_is_dense_on_cls():
     model = classification_model(tiny(), 3)
     x = inputs()
     out = model(x, training=False).numpy()
-    hidden = model.backbone.encode(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    hidden = model.backbone.encode(x["token_ids"], x["segment_ids"], x["padding_mask"]).numpy()
     k, b = model.head.dense.kernel.numpy(), model.head.dense.bias.numpy()
     np.testing.assert_allclose(out, hidden[:, 0] @ k + b, rtol=1e-5, atol=1e-6)
 
@@ -82,9 +82,9 @@ def test_squad_head_teacher_forcing_and_beam():
     x = inputs(batch=2)
     starts = np.array([7, 9], "int32")
     train = model(dict(x, start_positions=starts), training=True)
-    hidden = model.backbone.encode(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
+    hidden = model.backbone.encode(x["token_ids"], x["segment_ids"], x["padding_mask"]).numpy()
     head = model.head
-    answer_mask = x["input_mask"] * x["segment_ids"]
+    answer_mask = x["padding_mask"] * x["segment_ids"]
     answer_mask[:, 0] = 1
     start_logits = train["start_logits"].numpy()
     # positions outside the context (question, padding) are pushed to about -1000
@@ -138,14 +138,14 @@ def test_loaded_encoder_equals_pretrained_discriminator(trained_pretrainer, whic
     model = classification_model(config, 2)
     load_pretrained(model, path)
     x = inputs(vocab=config.vocab_size)
-    ours = model.backbone.encode(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy()
-    ref = trainer.model.discriminator.encode(x["input_ids"], x["segment_ids"],
-                                             x["input_mask"]).numpy()
+    ours = model.backbone.encode(x["token_ids"], x["segment_ids"], x["padding_mask"]).numpy()
+    ref = trainer.model.discriminator.encode(x["token_ids"], x["segment_ids"],
+                                             x["padding_mask"]).numpy()
     np.testing.assert_array_equal(ours, ref)
     # and every block was restored (the fresh model's own init would differ)
     fresh = classification_model(config, 2)
     assert not np.allclose(
-        fresh.backbone.encode(x["input_ids"], x["segment_ids"], x["input_mask"]).numpy(), ref)
+        fresh.backbone.encode(x["token_ids"], x["segment_ids"], x["padding_mask"]).numpy(), ref)
 
 
 def test_size_mismatch_names_the_weights(trained_pretrainer):
@@ -166,7 +166,7 @@ def ragged_inputs(lengths, full=96, seed=1, vocab=112):
     mask = (np.arange(full)[None] < np.array(lengths)[:, None]).astype("int32")
     seg = ((np.arange(full)[None] >= np.array(lengths)[:, None] // 3) * mask).astype("int32")
     ids[:, 0] = 2
-    return {"input_ids": ids * mask, "input_mask": mask, "segment_ids": seg}
+    return {"token_ids": ids * mask, "padding_mask": mask, "segment_ids": seg}
 
 
 LENGTHS = [70, 5, 33, 12, 96, 40, 8, 17, 50, 3, 64, 20, 29]
@@ -179,9 +179,9 @@ def test_trim_cuts_to_the_longest_example():
         x = {k: tf.constant(v) for k, v in ragged_inputs(lengths, full=96).items()}
         out = batching.trim(dict(x, label=tf.constant([0, 1, 0])), **kw)
         assert out["label"].shape == (3,)
-        assert out["input_ids"].shape == out["segment_ids"].shape == out["input_mask"].shape
-        np.testing.assert_array_equal(out["input_mask"].numpy().sum(1), lengths)
-        return out["input_ids"].shape[1]
+        assert out["token_ids"].shape == out["segment_ids"].shape == out["padding_mask"].shape
+        np.testing.assert_array_equal(out["padding_mask"].numpy().sum(1), lengths)
+        return out["token_ids"].shape[1]
 
     assert trimmed([5, 17, 12]) == 17
     assert trimmed([5, 96, 12]) == 96

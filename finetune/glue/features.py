@@ -17,7 +17,7 @@ def truncate_pair(a: list, b: list, max_length: int) -> None:
 
 
 def pack(a: list[int], b: list[int] | None, max_seq_length: int, cls: int, sep: int):
-    """(input_ids, input_mask, segment_ids) padded with 0 to max_seq_length.
+    """(token_ids, padding_mask, segment_ids) padded with 0 to max_seq_length.
 
     As the original's featurize (`if tokens_b:`): a second text that tokenizes to
     nothing gives the single-segment layout [CLS] A [SEP], truncated to max - 2."""
@@ -32,7 +32,8 @@ def pack(a: list[int], b: list[int] | None, max_seq_length: int, cls: int, sep: 
 
 def featurize(examples, tokenizer: WordPieceTokenizer, max_seq_length: int,
               regression: bool = False) -> dict[str, np.ndarray]:
-    """Features of GLUE examples: input_ids/input_mask/segment_ids [N, L] int32 and
+    """Features of GLUE examples: token_ids/segment_ids/padding_mask [N, L] int32 (the
+    backbone's input names) and
     label [N] (int32 class ids, float32 for regression; 0 for unlabelled test rows)."""
     tok_a = tokenizer.tokenize_lines([e.text_a for e in examples])
     has_b = [e.text_b is not None for e in examples]
@@ -48,4 +49,4 @@ def featurize(examples, tokenizer: WordPieceTokenizer, max_seq_length: int,
         ids[i], mask[i], seg[i] = pack(a, b, max_seq_length, cls, sep)
     labels = np.array([0 if e.label is None else e.label for e in examples],
                       np.float32 if regression else np.int32)
-    return {"input_ids": ids, "input_mask": mask, "segment_ids": seg, "label": labels}
+    return {"token_ids": ids, "segment_ids": seg, "padding_mask": mask, "label": labels}

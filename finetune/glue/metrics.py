@@ -1,4 +1,4 @@
-"""GLUE metrics (numpy): accuracy, F1, Matthews correlation, Pearson, Spearman."""
+"""GLUE metrics (numpy): accuracy, F1, macro-F1, Matthews correlation, Pearson, Spearman."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,6 +19,14 @@ def f1(labels, preds, positive: int = 1) -> float:
         return 0.0
     precision, recall = tp / (tp + fp), tp / (tp + fn)
     return float(2 * precision * recall / (precision + recall))
+
+
+def macro_f1(labels, preds) -> float:
+    """Unweighted mean over the classes (those in labels or predictions) of each class's
+    F1, as scikit-learn's f1_score(average="macro", zero_division=0)."""
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    classes = np.union1d(labels, preds)
+    return float(np.mean([f1(labels, preds, positive=c) for c in classes]))
 
 
 def mcc(labels, preds) -> float:
@@ -59,7 +67,7 @@ def spearman(x, y) -> float:
     return pearson(rank(x), rank(y))
 
 
-METRICS = {"accuracy": accuracy, "f1": f1, "mcc": mcc, "pearson": pearson,
+METRICS = {"accuracy": accuracy, "f1": f1, "macro_f1": macro_f1, "mcc": mcc, "pearson": pearson,
            "spearman": spearman}
 
 

@@ -157,7 +157,7 @@ def featurize(examples: list[SquadExample], tokenizer, max_seq_length: int = 512
         todo = [e for e in examples if not e.is_impossible]
         for e, ids in zip(todo, tokenizer.tokenize_lines([e.answer_text for e in todo])):
             answers[id(e)] = ids
-    rows = {k: [] for k in ("input_ids", "input_mask", "segment_ids")}
+    rows = {k: [] for k in ("token_ids", "padding_mask", "segment_ids")}
     if is_training:
         rows.update(start_positions=[], end_positions=[], is_impossible=[])
     infos = []
@@ -198,8 +198,8 @@ def featurize(examples: list[SquadExample], tokenizer, max_seq_length: int = 512
             ids.append(sep)
             seg.append(1)
             pad = max_seq_length - len(ids)
-            rows["input_ids"].append(ids + [0] * pad)
-            rows["input_mask"].append([1] * len(ids) + [0] * pad)
+            rows["token_ids"].append(ids + [0] * pad)
+            rows["padding_mask"].append([1] * len(ids) + [0] * pad)
             rows["segment_ids"].append(seg + [0] * pad)
             if is_training:
                 s = e = 0
