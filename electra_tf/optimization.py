@@ -102,9 +102,26 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
             update = update + decay * variable
         self.assign_sub(variable, lr * update)
 
-    # The trainer already summed gradients over replicas (tf.distribute only).
+    # Our loops sum gradients over replicas themselves (train_step.sum_clip_apply), so
+    # this optimizer does not; under Keras' own fit() (`keras_fit = True`) it does, as
+    # every Keras optimizer.
+    keras_fit = False
+
     def _all_reduce_sum_gradients(self, grads_and_vars):
+        if self.keras_fit:
+            return super()._all_reduce_sum_gradients(grads_and_vars)
         return list(grads_and_vars)
+
+    def apply(self, grads, trainable_variables=None):
+        """Sparse gradients (IndexedSlices of the embedding tables, as Keras' fit() hands
+        them over) are made dense first, as our loops' compute_gradients does: a
+        global-norm clip of the values of IndexedSlices counts a token that occurs twice
+        in the batch twice, the dense gradient sums it once."""
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                     for g in grads]
+        return super().apply(grads, trainable_variables)
 
     def get_config(self):
         config = super().get_config()

@@ -58,6 +58,7 @@ def keras_optimizer(model, opts: FinetuneOptions, total_steps: int):
     schedule and layer-wise decay as `train`, with its global-norm clip done by Keras."""
     optimizer = make_optimizer(model, opts, total_steps)
     optimizer.global_clipnorm = opts.clip_norm
+    optimizer.keras_fit = True  # Keras sums the replicas' gradients, not our loop
     return optimizer
 
 

@@ -60,6 +60,11 @@ class _ElectraTask:
     def build(self, input_shape=None):
         self.built = True
 
+    def get_compile_config(self):
+        """None: a loaded model is compiled by its constructor with the defaults (call
+        compile() again for others); the optimizer's state is not saved with it."""
+        return None
+
     @classmethod
     def _from_preset(cls, preset, load_weights, preprocessor, sequence_length, lowercase,
                      **kwargs):
