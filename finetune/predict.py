@@ -59,28 +59,33 @@ def _batches(n: int, size: int, label: str):
     bar.close()
 
 
-def predict_text(serve, task: dict, path: str, output: str) -> int:
+def read_text_inputs(task: dict, path: str) -> tuple[list[str], list[str], dict]:
+    """(row names, texts, {"text_pair": pairs} or {}) of a CSV/TSV/JSONL input."""
+    from finetune import own_data
+
+    text = FLAGS.text_column or task.get("text_column") or "text"
+    pair = FLAGS.text_pair_column or task.get("text_pair_column")
+    if task.get("text_pair") and not pair:
+        raise PredictError("the model classifies text pairs: pass --text_pair_column")
+    guids, texts, pairs = [], [], []
+    for line_no, row in own_data.read_rows(path, FLAGS.format):
+        texts.append(own_data.text_cell(path, line_no, row, text, "--text_column"))
+        if pair:
+            pairs.append(own_data.text_cell(path, line_no, row, pair, "--text_pair_column"))
+        guids.append(f"{path}:{line_no}")
+    return guids, texts, ({"text_pair": pairs} if pair else {})
+
+
+def predict_text(serve, inputs, output: str) -> int:
     import tensorflow as tf
 
     from finetune import own_data
 
-    columns = own_data.Columns(FLAGS.text_column or task.get("text_column", "text"),
-                               FLAGS.text_pair_column or task.get("text_pair_column"))
-    if task.get("text_pair") and not columns.text_pair:
-        raise PredictError("the model classifies text pairs: pass --text_pair_column")
-    rows = own_data.read_rows(path, FLAGS.format)
-    texts, pairs, guids = [], [], []
-    for line_no, row in rows:
-        texts.append(own_data.text_cell(path, line_no, row, columns.text, "--text_column"))
-        if columns.text_pair:
-            pairs.append(own_data.text_cell(path, line_no, row, columns.text_pair,
-                                          "--text_pair_column"))
-        guids.append(f"{path}:{line_no}")
+    guids, texts, extra = inputs
     records = []
     for sl in _batches(len(texts), FLAGS.batch_size, "predict"):
         kw = {"text": tf.constant(texts[sl])}
-        if columns.text_pair:
-            kw["text_pair"] = tf.constant(pairs[sl])
+        kw.update({k: tf.constant(v[sl]) for k, v in extra.items()})
         out = {k: v.numpy() for k, v in serve(**kw).items()}
         for i in range(len(kw["text"])):
             if "score" in out:
@@ -93,12 +98,11 @@ def predict_text(serve, task: dict, path: str, output: str) -> int:
     return len(records)
 
 
-def predict_tags(serve, path: str, output: str) -> int:
+def predict_tags(serve, sentences, output: str) -> int:
     import tensorflow as tf
 
     from finetune.tagging import data as conll
 
-    sentences = conll.read_conll(path, labelled=False)
     predicted = []
     for sl in _batches(len(sentences), FLAGS.batch_size, "predict"):
         out = serve(text=tf.constant([" ".join(s.words) for s in sentences[sl]]))
@@ -117,14 +121,18 @@ def run() -> None:
     tagging = task["kind"] == "token_classification"
     output = FLAGS.output or FLAGS.input + (".predictions.conll" if tagging
                                             else ".predictions.jsonl")
+    if tagging:  # the input is read and checked before the model loads
+        from finetune.tagging import data as conll
+        inputs = conll.read_conll(FLAGS.input, labelled=False)
+    else:
+        inputs = read_text_inputs(task, FLAGS.input)
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 (registers the tokenizer's ops)
 
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
-    tmp = output + ".partial"  # an interrupted or refused run leaves no output behind
+    tmp = output + ".partial"  # an interrupted run leaves no output behind
     try:
-        n = predict_tags(serve, FLAGS.input, tmp) if tagging else predict_text(
-            serve, task, FLAGS.input, tmp)
+        n = (predict_tags if tagging else predict_text)(serve, inputs, tmp)
         os.replace(tmp, output)
     finally:
         if os.path.exists(tmp):

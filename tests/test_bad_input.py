@@ -223,7 +223,78 @@ def test_finetune_bad_input(bad, tiny_vocab, trained_pretrainer, tmp_path):
     for name, path in squad.items():
         cases.append((["--task=squad_v2", f"--train_file={path}", f"--predict_file={path}",
                        init] + ft, os.path.basename(path), out))
+    cases += own_data_cases(tmp_path, init, ft, out)
     run_cases("finetune.run", cases)
+
+
+def own_data_cases(tmp_path, init, ft, out):
+    """--task=text_classification / text_regression / token_classification on broken
+    files: each error names file:line and the fix."""
+    def w(name, text, encoding="utf-8"):
+        p = tmp_path / name
+        p.write_bytes(text.encode(encoding))
+        return str(p)
+
+    good = w("good.csv", "text,label\nthe old king,pos\nthe new queen,neg\n")
+    conll_good = w("good.conll", "the\tO\nking\tB-person\n\nthe\tO\n")
+    bad = {  # file name -> content
+        "nocol.csv": "words,label\na,pos\nb,neg\n",
+        "empty.csv": "text,label\na,pos\n ,neg\n",
+        "unseen.csv": "text,label\na,pos\nb,maybe\n",
+        "fields.csv": "text,label\na,pos\nb,neg,extra\n",
+        "bad.jsonl": '{"text": "a", "label": 1}\n{"text"\n',
+        "onelabel.csv": "text,label\na,pos\nb,pos\n",
+        "onecol.conll": "the\tO\nking\n",
+        "badtag.conll": "the\tO\nking\tPERSON\n",
+    }
+    f = {name: w(name, text) for name, text in bad.items()}
+    f["latin1.csv"] = w("latin1.csv", "text,label\nna\u00efve,pos\n", "latin-1")
+    tc = ["--task=text_classification", init] + ft
+    tg = ["--task=token_classification", init] + ft
+
+    def train_dev(train, dev):
+        return [f"--train_file={train}", f"--dev_file={dev}"]
+    return [
+        (tc + train_dev(f["nocol.csv"], good), "nocol.csv:2: no column 'text'", out),
+        (tc + train_dev(f["empty.csv"], good), "empty.csv:3: empty 'text'", out),
+        (tc + train_dev(good, f["unseen.csv"]),
+         "unseen.csv:3: label 'maybe' does not occur in the training file", out),
+        (tc + train_dev(f["fields.csv"], good), "fields.csv:3: 3 CSV fields, the header has 2",
+         out),
+        (tc + train_dev(good, f["latin1.csv"]), "latin1.csv:2: not UTF-8", out),
+        (tc + train_dev(f["bad.jsonl"], good), "bad.jsonl:2: not a JSON object", out),
+        (["--task=text_regression", init] + ft + train_dev(good, good),
+         "good.csv:2: label 'pos' is not a number", out),
+        (tc + [f"--train_file={good}"], "needs --train_file and --dev_file", out),
+        (tc + train_dev(f["onelabel.csv"], good), "1 distinct label(s)", out),
+        (tg + train_dev(f["onecol.conll"], conll_good), "onecol.conll:2: 1 column(s)", out),
+        (tg + train_dev(f["badtag.conll"], conll_good), "badtag.conll:2: tag 'PERSON' is not O",
+         out),
+        (["--task=squad_v1", "--predict_file=x.json", init, "--export_serving"] + ft,
+         "not for squad_v1", out),
+    ]
+
+
+def test_predict_bad_input(tmp_path):
+    """finetune.predict: no served model, a missing input, a missing column (found
+    before the model loads, so a stand-in model directory serves)."""
+    fake = tmp_path / "serving"
+    fake.mkdir()
+    (fake / "saved_model.pb").write_bytes(b"")
+    (fake / "task.json").write_text(json.dumps({"kind": "text_classification",
+                                                "labels": ["a", "b"], "text_pair": False,
+                                                "text_column": "sentence"}))
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text,label\nfine,a\n")
+    out = str(rows) + ".predictions.jsonl"
+    cases = [
+        ([f"--model={tmp_path}/nothing", f"--input={rows}"], "is not a served model", out),
+        ([f"--model={fake}", f"--input={tmp_path}/missing.csv"], "does not exist", out),
+        ([f"--model={fake}", f"--input={rows}"], "rows.csv:2: no column 'sentence'", out),
+        ([f"--model={fake}", f"--input={rows}", "--text_column=label", "--format=xml"],
+         "--format", out),
+    ]
+    run_cases("finetune.predict", cases)
 
 
 def test_convert_bad_input(bad, tiny_vocab, trained_pretrainer, tmp_path):
