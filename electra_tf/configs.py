@@ -89,7 +89,7 @@ class PretrainingConfig(_Section):
     disc_weight: float = 50.0
     temperature: float = 1.0
     disallow_correct: bool = False
-    # ---- variants (paper Section 3.2/3.4, appendix; README lists them)
+    # ---- variants (paper Section 3.2/3.4, appendix; docs/pretraining.md lists them)
     mask_random_prob: float = 0.0  # of the selected positions, share set to a random token
     #   (BERT's 80/10/10: mask_token_prob=0.8, mask_random_prob=0.1)
     masking: str = "random"  # random (uniform positions) | span (SpanBERT) | strategic

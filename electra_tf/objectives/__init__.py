@@ -9,7 +9,7 @@
    the original however the batch is split across replicas and micro-batches.
 
 `--objective` selects one: electra (default), electra_15, bert, replace_mlm,
-all_tokens_mlm (paper Table 5); further variants are config options (README).
+all_tokens_mlm (paper Table 5); further variants are config options (docs/pretraining.md).
 """
 from electra_tf.objectives.common import (auc_from_histograms, auc_histograms,  # noqa: F401
                                           sample_tokens, sigmoid_xent, softmax_xent, summarize)
