@@ -133,7 +133,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
 def _v_scale(beta_2: float) -> float:
     """s with s^2 (1 - b2 as ResourceApplyAdam forms it in float32) = the original's
     1 - b2: fed s g and lr / s, the kernel keeps the original's v exactly and m as s m,
-    so its step (lr / s)(s m) / (sqrt(v) + eps) is the original's (s - 1 = 6.5e-6 at 0.999)."""
+    so its step (lr / s)(s m) / (sqrt(v) + eps) is the original's (s - 1 = 6.4e-6 at 0.999)."""
     kernel = float(np.float32(1.0) - np.float32(beta_2))
     target = float(np.float32(1.0 - beta_2))
     return math.sqrt(target / kernel) if kernel > 0 and target > 0 else 1.0

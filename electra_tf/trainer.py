@@ -173,9 +173,9 @@ class Trainer:
         """n optimisation steps: (summed metrics, first non-finite step or -1). One graph
         call runs all n steps, except with options.deterministic, where each step is a
         call of its own: a multi-step graph loop does not repeat bit-exactly from run to
-        run on CPU (measured, benchmarks/RESULTS.md: runs part at the last bit within
-        10-150 steps, with oneDNN or Eigen kernels, XLA fusion on or off, one loop
-        iteration or one inter-op thread at a time), while one step per call does."""
+        run on CPU (with oneDNN or Eigen kernels, XLA fusion on or off, one loop iteration
+        or one inter-op thread at a time; benchmarks/RESULTS.md), while one step per call
+        does."""
         loop = self._loop(phase)
         if not self.options.deterministic:
             return loop(tf.constant(n, tf.int64))

@@ -8,9 +8,9 @@ attention weight is exactly 0, and the heads read [CLS] or mask padding out. So:
 - `trim`: cuts a batch's token features to its longest example. Training uses it on
   every batch, in the shuffled order the data already had, so the examples, their order
   and the maths are unchanged (dropout draws the same rate over fewer positions). Each
-  new length costs one compile of the XLA-fused element-wise kernels, ~0.07 s at Small
-  (measured), so lengths are not rounded (rounding up to 8 cost ~19% more tokens on
-  SST-2 batches).
+  new length costs one compile of the XLA-fused element-wise kernels, less than rounding
+  lengths up (to multiples of 8) costs in extra tokens on SST-2 batches, so lengths are
+  not rounded (both timed in benchmarks/RESULTS.md).
 - `length_order`: prediction runs the examples sorted by length, so each batch is
   trimmed to about its own examples' length; `predict` returns the outputs in the
   original order.

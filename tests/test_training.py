@@ -132,8 +132,8 @@ def test_resume_after_kill_equals_uninterrupted(tiny_data, tmp_path):
 
 @pytest.fixture(scope="module")
 def wiki_records(tmp_path_factory):
-    """Length-128 records of WikiText-2's test split in BERT's vocabulary: issue 18.5's
-    scale, at which multi-step graph loops showed their last-bit drift."""
+    """Length-128 records of WikiText-2's test split in BERT's vocabulary: the scale at
+    which multi-step graph loops showed their last-bit drift."""
     from electra_tf.data import prep
     from tests.conftest import SHARED_VOCAB
 
@@ -171,9 +171,8 @@ def test_deterministic_resume_is_bit_exact_over_a_longer_run(tiny_data, tmp_path
 
 
 @pytest.mark.slow
-def test_deterministic_resume_issue_18_5(wiki_records, tmp_path):
-    """Issue 18.5's run exactly: length 128, BERT's vocabulary, 400 steps, killed at step
-    30. Before --deterministic ran one step per graph call, checkpoints 300-400 differed
+def test_deterministic_resume_400_steps_wikitext(wiki_records, tmp_path):
+    """WikiText-2 at length 128, BERT's vocabulary, 400 steps, killed at step 30. Before --deterministic ran one step per graph call, checkpoints 300-400 differed
     from the uninterrupted run's by ~3e-5 (multi-step graph loops do not repeat
     bit-exactly; benchmarks/RESULTS.md); every checkpoint must now be equal."""
     common = ["--train_steps=400", "--batch_size=16", "--max_seq_length=128",

@@ -32,9 +32,9 @@ def _transposed_copy(w):
 def _swap_kernel_gradient(m, k, n) -> bool:
     """Whether `_kernel_gradient` computes (dy^T @ x)^T for x [m, k], dy [m, n]: oneDNN's
     transposed-operand matmul is slow when that operand is the much larger one, and the
-    final transpose copies only the small [n, k] product. Measured (benchmarks/RESULTS.md):
-    at the FFN output's [4096, 1024]^T @ [4096, 256] 10.8 -> 7.9 ms; no faster at square,
-    wide or small shapes, nor at Base's FFN output, [1024, 3072]^T @ [1024, 768]."""
+    final transpose copies only the small [n, k] product. It pays at a tall gradient of a
+    large input (Small's FFN output layer), not at square, wide or small shapes, nor at
+    Base's FFN output (timings: benchmarks/RESULTS.md)."""
     return None not in (m, k, n) and k >= 2 * n and m >= 4 * n and m * k >= 2 ** 20
 
 

@@ -14,15 +14,13 @@ of Keras' LayerNorm (which also broadcasts gamma into a full-size tensor) at the
   generator (the same state and checkpointing as the layer it replaces). Drop iff the
   hash < round(rate * 2^32): P(drop) = rate to 2^-32. The forward pass and the backward
   pass (which recomputes the mask from the key instead of storing it) are one XLA kernel
-  each; TF's Philox draw plus the compare/select passes took ~1.7x as long (fwd+bwd at
-  [32, 4, 128, 128]: 5.5 -> 3.3 ms; benchmarks/RESULTS.md). Before 2026-12-02 the
-  decisions came from 16 Philox bits each: the same rate, other draws.
+  each, faster than TF's Philox draw plus the compare/select passes (timings:
+  benchmarks/RESULTS.md). Before 2026-12-02 the decisions came from 16 Philox bits each:
+  the same rate, other draws.
 - `FastLayerNorm` / `layer_norm`: Keras' LayerNormalization (float32 statistics) with
   the textbook hand-written gradient, one XLA kernel each way; `residual_layer_norm`
-  puts a block's residual dropout and add into the same kernels (LN(x + dropout(h)):
-  fwd+bwd at [4096, 256] 4.6 -> 4.0 ms; RESULTS.md). (Session 5 timed an XLA
-  LayerNorm slower than TF's ops; this one, on today's code and machine, is faster:
-  3.4 -> 2.7 ms fwd+bwd at [4096, 256].)
+  puts a block's residual dropout and add into the same kernels (LN(x + dropout(h)));
+  both are faster than TF's op-by-op LayerNorm (timings: benchmarks/RESULTS.md).
 
 The encoder blocks (block.py) and heads (layers.py) are built of these when `fast=True`.
 """

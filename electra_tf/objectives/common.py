@@ -34,8 +34,8 @@ def argmax(x):
 def _xent_forward(logits, top, labels):
     """[M, V] float32 logits, their [M] row maxima, [M] labels -> ([M] logsumexp(logits)
     - logits[label], [M] logsumexp(logits), kept for the backward). The maxima come from
-    TF's reduction, not this kernel: XLA's max over a row runs ~4x slower than its sum on
-    CPU (18.5 against 4.9 ms at [608, 30522]; benchmarks/RESULTS.md)."""
+    TF's reduction, not this kernel: XLA's max over a row runs several times slower than
+    its sum on CPU (benchmarks/RESULTS.md)."""
     lse = ops.log(ops.sum(ops.exp(logits - top[:, None]), axis=-1)) + top
     return lse - ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0], lse
 
@@ -52,11 +52,10 @@ def softmax_xent(logits, labels):
     """-log softmax(logits)[labels]; logits [..., V], labels [...] in [0, V); in float32.
 
     A hand-written gradient, forward and backward each one XLA kernel (model/fusion.py),
-    the backward reusing the forward's logsumexp: at the generator's [32 x 19, 30522]
-    logits on 2 CPU cores, 30 ms forward + backward against 82 ms for TF's fused
-    sparse-softmax op (benchmarks/RESULTS.md). (Picking the label's log-prob with
-    take_along_axis under automatic differentiation is much worse: TF's gradient
-    scatters into a dense [B*N*V] buffer, ~0.2 s of a 2.7 s step.)"""
+    the backward reusing the forward's logsumexp: faster than TF's fused sparse-softmax
+    op at the generator's logits (benchmarks/RESULTS.md). (Picking the label's log-prob
+    with take_along_axis under automatic differentiation is much worse: TF's gradient
+    scatters into a dense [B*N*V] buffer.)"""
     labels = ops.convert_to_tensor(labels)
     shape = ops.shape(labels)
     flat_labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
@@ -77,10 +76,9 @@ def softmax_xent(logits, labels):
 @xla_fused
 def _gumbel_scores(logits, key0, key1, temperature):
     """logits / T + Gumbel noise for [B, N, V] logits, the noise of row b from the keys
-    (key0[b], key1[b]), in one kernel. TF's Philox draw and the five element-wise passes
-    over [B, N, V] took 113 ms at ELECTRA-Small's [32, 19, 30522] on 2 CPU cores, this
-    kernel 34 ms (the argmax stays TF's: 7 ms, where XLA's took 47 ms alone and 440
-    fused with the noise; measured, benchmarks/RESULTS.md)."""
+    (key0[b], key1[b]), in one kernel, in place of TF's Philox draw and five element-wise
+    passes over [B, N, V]. The argmax stays TF's: XLA's is slower alone and far slower
+    fused with the noise (timings: benchmarks/RESULTS.md)."""
     shape = ops.shape(logits)
     counter = ops.reshape(ops.cast(ops.arange(shape[1] * shape[2], dtype="int32"), "uint32"),
                           (1, shape[1], shape[2]))
