@@ -26,7 +26,7 @@ INSTALL_REQUIRES = [
 ]
 
 # Test-only reference implementations (never imported by the package): transformers on
-# PyTorch CPU for numerical equivalence, scipy/scikit-learn for metric cross-checks.
+# PyTorch CPU for numerical equivalence, scipy/scikit-learn/seqeval for metric cross-checks.
 TEST_REQUIRES = [
     "pytest==9.0.3",
     "pytest-timeout==2.4.0",
@@ -38,6 +38,7 @@ TEST_REQUIRES = [
     "huggingface_hub==2.4.0",
     "scipy==1.17.1",
     "scikit-learn==1.9.1",
+    "seqeval==1.2.2",  # entity-level NER scores: the reference our conlleval counting matches
 ]
 
 setup(
