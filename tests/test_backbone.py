@@ -112,7 +112,9 @@ def batch(seed=0, length=12):
 def test_backbone_config_names_and_the_docstring_example():
     from electra_tf.model.backbone import ElectraBackbone
 
-    b = small_backbone()
+    # named: an unnamed model's variables sit under "electra_backbone" while Keras numbers
+    # its name by how many came before it in the process, and from_config uses the name
+    b = small_backbone(name="electra_backbone")
     config = b.get_config()
     for k, v in dict(vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=32,
                      intermediate_dim=64, embedding_dim=16, dropout=0.1,
