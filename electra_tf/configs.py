@@ -59,6 +59,9 @@ class EncoderConfig(_Section):
     type_vocab_size: int = 2
     initializer_range: float = 0.02
     layer_norm_epsilon: float = 1e-12
+    # how the network is computed, not what: "fast" (our same-maths layers and XLA
+    # kernels) or "plain" (Keras' stock layers, kernels op by op); see kernels/__init__.py
+    speed_path: str = "fast"
 
     def validate(self) -> "EncoderConfig":
         for name in ("vocab_size", "embedding_size", "hidden_size", "num_layers", "num_heads",
@@ -69,6 +72,8 @@ class EncoderConfig(_Section):
         for name in ("hidden_dropout", "attention_dropout"):
             _need(0.0 <= getattr(self, name) < 1.0,
                   f"{name}={getattr(self, name)} must be in [0, 1)")
+        _need(self.speed_path in ("fast", "plain"),
+              f"speed_path={self.speed_path!r} must be fast or plain")
         return self
 
 

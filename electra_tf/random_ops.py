@@ -6,7 +6,7 @@ replicas (different examples), do not depend on how a global batch is split
 across replicas or accumulation micro-batches, and need no RNG state in
 checkpoints: a resumed run draws exactly what the uninterrupted run drew.
 `hash_bits` is a counter-based draw for element-wise kernels: the model's dropout
-(model/elementwise.py) and the generator's Gumbel-max sampling (objectives/common.py).
+(kernels/elementwise.py) and the generator's Gumbel-max sampling (objectives/common.py).
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def hash_bits(counter, key0, key1):
     test_mirrored_two_replicas_matches_one_device; reproduced in isolation).
 
     A counter-based draw made of element-wise integer maths: inside an XLA-fused kernel
-    (model/fusion.py) it costs a few instructions per element and nothing is stored, so
+    (kernels/fusion.py) it costs a few instructions per element and nothing is stored, so
     a backward pass can recompute a forward pass's draw (dropout) and a draw can be fused
     with what consumes it (Gumbel-max sampling), where TF's Philox is a separate op that
     writes every word to memory."""

@@ -83,6 +83,9 @@ flags.DEFINE_integer("max_query_length", 64, "SQuAD: question tokens kept.")
 flags.DEFINE_integer("max_answer_length", 30, "SQuAD: longest answer span, in tokens.")
 flags.DEFINE_integer("n_best_size", 20, "SQuAD: n-best answers kept per question.")
 flags.DEFINE_integer("beam_size", 20, "SQuAD: start x end beam at inference.")
+flags.DEFINE_enum("speed_path", None, ["fast", "plain"], "How the model is computed: our "
+                  "same-maths fast layers and kernels, or Keras' stock layers (the "
+                  "reference path); default: the checkpoint config's (fast).")
 flags.DEFINE_boolean("lower_case", True, "Lower-case and strip accents (uncased vocab).")
 flags.DEFINE_string("strategy", "auto", "auto|one_device|mirrored|multi_worker|tpu")
 flags.DEFINE_string("tpu", None, "TPU name/address for --strategy=tpu.")
@@ -120,6 +123,8 @@ def _model_config(vocab_tokens: int | None):
             raise UsageError(f"--size={FLAGS.size} does not match the checkpoint ({source}: "
                              f"hidden {config.hidden_size}, {config.num_layers} layers); "
                              f"drop --size")
+    if FLAGS.speed_path:
+        config = config.replace(speed_path=FLAGS.speed_path)
     return config, source
 
 

@@ -9,9 +9,6 @@ linear), so they are compared parameter by parameter under Hugging Face's names.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-
 import numpy as np
 import tensorflow as tf
 
@@ -19,27 +16,10 @@ from electra_tf.interop import google_names as gn
 from electra_tf.interop import huggingface as hf
 from electra_tf.interop import ours
 from electra_tf.masking import MaskedBatch
-from electra_tf.model import switches, weights
+from electra_tf.model import weights
 from electra_tf.model.pretraining import MLM_OBJECTIVES
 from electra_tf.trainer import LOSS_EPS
 from tests.reference.electra_torch import Corruption, Hparams, ReferencePretrainer
-
-@contextlib.contextmanager
-def speed_path(fast: bool):
-    """Builds and traces inside run with the fast layers + XLA fusion on (the default)
-    or with Keras' stock layers and no fusion (switches.py)."""
-    saved = {k: os.environ.get(k) for k in (switches.FAST_LAYERS_ENV, switches.XLA_FUSION_ENV)}
-    for k in saved:
-        os.environ[k] = "1" if fast else "0"
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
 
 def to_reference(config, named: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """Our pre-training weights (or their gradients) by our names -> the reference's

@@ -7,7 +7,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from electra_tf.model.attention import LeanAttention
+from electra_tf.kernels.attention import LeanAttention
 from electra_tf.model.block import TransformerBlock
 from tests.test_model import tiny_layers
 
@@ -106,7 +106,7 @@ def test_fast_block_equals_plain_block_values_and_gradients():
 def test_plain_block_equals_keras_hub_transformer_encoder():
     """Our block is keras-hub's post-LN TransformerEncoder (exact GELU), same weights
     and names: what the encoder was built of before it had its own block class."""
-    from electra_tf.model.elementwise import gelu_plain
+    from electra_tf.kernels.elementwise import gelu_plain
 
     _, plain = _blocks()
     hub = keras_hub.layers.TransformerEncoder(64, 4, dropout=0.0, activation=gelu_plain,

@@ -1,11 +1,11 @@
-"""dense.matmul and FastDense (electra_tf/model/dense.py) against TF's own matmul/Dense."""
+"""dense.matmul and FastDense (electra_tf/kernels/dense.py) against TF's own matmul/Dense."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.model.dense import FastDense, _swap_kernel_gradient, _transposed_copy, matmul
-from electra_tf.model.elementwise import gelu_exact, gelu_plain
+from electra_tf.kernels.dense import FastDense, _swap_kernel_gradient, _transposed_copy, matmul
+from electra_tf.kernels.elementwise import gelu_exact, gelu_plain
 from tests.test_model import tiny_layers
 
 

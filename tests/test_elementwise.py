@@ -1,4 +1,4 @@
-"""gelu_erf and BitDropout (electra_tf/model/elementwise.py) against independent maths."""
+"""gelu_erf and BitDropout (electra_tf/kernels/elementwise.py) against independent maths."""
 import math
 
 import keras
@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.model.elementwise import BitDropout, FastLayerNorm, bias_gelu_erf, gelu_erf
+from electra_tf.kernels.elementwise import BitDropout, FastLayerNorm, bias_gelu_erf, gelu_erf
 from electra_tf.model.layers import gelu_exact
 from tests.test_model import tiny_layers
+
+
+def op_by_op(fused: str, monkeypatch):
+    """fused "0": this test's kernels run op by op (fusion.op_by_op's switch, restored
+    after the test)."""
+    from electra_tf.kernels import fusion
+
+    monkeypatch.setattr(fusion._local, "off", fused == "0", raising=False)
 
 
 def _gelu_by_hand(x):
@@ -97,9 +105,9 @@ def _lowbias32(h):
 def test_keep_mask_is_the_documented_hash(fused, monkeypatch):
     """keep_mask against the hash written out in numpy, with and without XLA fusion
     (integer maths: bit-identical)."""
-    from electra_tf.model import elementwise
+    from electra_tf.kernels import elementwise
 
-    monkeypatch.setenv("ELECTRA_TF_XLA_FUSION", fused)
+    op_by_op(fused, monkeypatch)
     key = np.array([0x12345678, 0xFEDCBA98], np.uint64)
     index = np.arange(6 * 7, dtype=np.uint64)
     h = _lowbias32(((_lowbias32(index ^ key[0]) + key[1]) & 0xFFFFFFFF))
@@ -196,7 +204,7 @@ def test_fast_layer_norm_by_hand():
 @pytest.mark.parametrize("fused", ["1", "0"])
 @pytest.mark.parametrize("dtype", [None, "mixed_bfloat16"])
 def test_fast_layer_norm_equals_keras_values_and_gradients(dtype, fused, monkeypatch):
-    monkeypatch.setenv("ELECTRA_TF_XLA_FUSION", fused)  # one XLA kernel each way, or op by op
+    op_by_op(fused, monkeypatch)  # one XLA kernel each way, or op by op
     ref, fast = _layer_norms((6, 7, 32), dtype=dtype)
     x = tf.constant(np.random.default_rng(5).normal(3.0, 2.0, (6, 7, 32)), tf.float32)
     dy = tf.random.stateless_normal((6, 7, 32), [5, 6])
@@ -223,9 +231,9 @@ def test_residual_layer_norm_is_keras_layer_norm_of_the_dropped_sum(fused, dtype
     LayerNormalization of x + BitDropout(h) with a twin dropout layer (same seed, so the
     same decisions): values and the gradients of x, h, gamma and beta; in training and
     in inference, with XLA fusion and op by op, in a tf.function of unknown batch."""
-    from electra_tf.model.elementwise import residual_layer_norm
+    from electra_tf.kernels.elementwise import residual_layer_norm
 
-    monkeypatch.setenv("ELECTRA_TF_XLA_FUSION", fused)
+    op_by_op(fused, monkeypatch)
     ref, fast = _layer_norms((5, 9, 32), dtype=dtype)
     rng = np.random.default_rng(6)
     x = tf.constant(rng.normal(1.0, 2.0, (5, 9, 32)), tf.float32)

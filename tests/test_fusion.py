@@ -1,9 +1,9 @@
-"""fusion.xla_fused (electra_tf/model/fusion.py): one XLA kernel per function, same values."""
+"""fusion.xla_fused (electra_tf/kernels/fusion.py): one XLA kernel per function, same values."""
 import numpy as np
 import tensorflow as tf
 
-from electra_tf.model import fusion
-from electra_tf.model.elementwise import gelu_erf
+from electra_tf.kernels import fusion
+from electra_tf.kernels.elementwise import gelu_erf
 
 
 def _gelu_step():
@@ -30,14 +30,15 @@ def test_gelu_forward_and_backward_are_one_xla_kernel_each():
     assert len(_xla_calls(concrete)) == 2
 
 
-def test_switched_off_runs_op_by_op_with_the_same_values(monkeypatch):
+def test_op_by_op_runs_the_kernels_as_written_with_the_same_values():
     x = tf.constant(np.random.default_rng(0).normal(0, 3, (16, 33)), tf.float32)
     fused = [t.numpy() for t in _gelu_step()(x)]
-    monkeypatch.setenv(fusion.ENV_VAR, "0")
-    assert not fusion.enabled()
-    step = _gelu_step()
-    assert _xla_calls(step.get_concrete_function(x)) == []
-    plain = [t.numpy() for t in step(x)]
+    with fusion.op_by_op():
+        assert not fusion.enabled()
+        step = _gelu_step()
+        assert _xla_calls(step.get_concrete_function(x)) == []
+        plain = [t.numpy() for t in step(x)]
+    assert fusion.enabled()  # the block's end restores it
     # XLA's erf and Eigen's differ in the last bits; gradients here are scaled up to 33x
     for a, b in zip(fused, plain):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
@@ -60,7 +61,7 @@ def test_non_tensor_arguments_key_the_kernel():
 
 
 def test_dense_bias_and_gelu_are_one_xla_kernel_each_way():
-    from electra_tf.model.dense import FastDense
+    from electra_tf.kernels.dense import FastDense
     from electra_tf.model.layers import gelu_exact
 
     layer = FastDense(12, activation=gelu_exact)

@@ -43,37 +43,37 @@ def _run(objective, tying, fast, tiny_data, tiny_vocab, tmp_path_factory):
 
     keras.utils.set_random_seed(7)
     extra = {"generator_hidden_size": 1.0} if tying == "all" else {}
-    with rp.speed_path(fast):
-        trainer = rp.make_trainer(tiny_data, tiny_vocab, str(tmp_path_factory.mktemp("parity")),
-                                  STEPS, objective=objective, weight_tying=tying,
-                                  num_warmup_steps=WARMUP, **extra)
-        ours = rp.OurStep(trainer)
-        ref = rp.build_reference(trainer.config, ours.named_values())
-        out = {"config": trainer.config, "norms": [], "lrs": [], "fake_mismatch": 0,
-               "num_our_weights": sum(v.size for v in ours.named_values().values()),
-               "num_reference_weights": sum(p.numel() for p in ref.params.values())}
-        for i, batch in enumerate(rp.batches(trainer, STEPS)):
-            corruption, fake, prepared, dens = ours.corruption(batch)
-            if fake is not None:  # the reference writes the samples itself: same input?
-                import torch
+    trainer = rp.make_trainer(tiny_data, tiny_vocab, str(tmp_path_factory.mktemp("parity")),
+                              STEPS, objective=objective, weight_tying=tying,
+                              num_warmup_steps=WARMUP,
+                              speed_path="fast" if fast else "plain", **extra)
+    ours = rp.OurStep(trainer)
+    ref = rp.build_reference(trainer.config, ours.named_values())
+    out = {"config": trainer.config, "norms": [], "lrs": [], "fake_mismatch": 0,
+           "num_our_weights": sum(v.size for v in ours.named_values().values()),
+           "num_reference_weights": sum(p.numel() for p in ref.params.values())}
+    for i, batch in enumerate(rp.batches(trainer, STEPS)):
+        corruption, fake, prepared, dens = ours.corruption(batch)
+        if fake is not None:  # the reference writes the samples itself: same input?
+            import torch
 
-                ref_fake, _ = ref.write_samples(*(torch.as_tensor(x) for x in (
-                    corruption.original_ids, corruption.positions, corruption.mlm_weights,
-                    corruption.sampled)))
-                out["fake_mismatch"] += int((ref_fake.numpy() != fake).sum())
-            if i == 0:
-                out["our_terms"], out["our_loss"], grads = ours.gradients(prepared, dens)
-                out["ref_terms"] = ref.backward(corruption)
-                out["our_grads"] = rp.flat(rp.to_reference(trainer.config, grads))
-                out["ref_grads"] = ref.named_grads()
-            ours.step(batch)
-            r = ref.step(corruption)
-            out["norms"].append(r["grad_norm"])
-            out["lrs"].append(r["learning_rate"])
-            if i in (1, STEPS - 1):  # after the first update (lr > 0), and at the end
-                out[f"weights_{i + 1}"] = (rp.flat(rp.to_reference(trainer.config,
-                                                                  ours.named_values())),
-                                           rp.flat(ref.state()))
+            ref_fake, _ = ref.write_samples(*(torch.as_tensor(x) for x in (
+                corruption.original_ids, corruption.positions, corruption.mlm_weights,
+                corruption.sampled)))
+            out["fake_mismatch"] += int((ref_fake.numpy() != fake).sum())
+        if i == 0:
+            out["our_terms"], out["our_loss"], grads = ours.gradients(prepared, dens)
+            out["ref_terms"] = ref.backward(corruption)
+            out["our_grads"] = rp.flat(rp.to_reference(trainer.config, grads))
+            out["ref_grads"] = ref.named_grads()
+        ours.step(batch)
+        r = ref.step(corruption)
+        out["norms"].append(r["grad_norm"])
+        out["lrs"].append(r["learning_rate"])
+        if i in (1, STEPS - 1):  # after the first update (lr > 0), and at the end
+            out[f"weights_{i + 1}"] = (rp.flat(rp.to_reference(trainer.config,
+                                                              ours.named_values())),
+                                       rp.flat(ref.state()))
     _RUNS[key] = out
     return out
 

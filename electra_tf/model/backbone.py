@@ -11,7 +11,6 @@ from __future__ import annotations
 import keras
 import keras_hub
 
-from electra_tf.model import switches
 from electra_tf.model.block import TransformerBlock, layer_classes
 from electra_tf.model.layers import ElectraEmbeddings, truncated_normal
 
@@ -138,8 +137,9 @@ class ElectraBackbone(keras_hub.models.Backbone):
                             **kwargs) -> "ElectraBackbone":
         """The backbone for an `EncoderConfig` (`ElectraConfig.encoder` for the
         discriminator, `.generator_encoder()` for the generator). `fast` defaults to the
-        ELECTRA_TF_FAST_LAYERS switch (on unless set to 0)."""
-        fast = switches.fast_layers() if fast is None else fast
+        config's speed_path ("fast")."""
+        from electra_tf.kernels import is_fast
+        fast = is_fast(config.speed_path) if fast is None else fast
         return cls(vocabulary_size=config.vocab_size, embedding_dim=config.embedding_size,
                    hidden_dim=config.hidden_size, num_layers=config.num_layers,
                    num_heads=config.num_heads, intermediate_dim=config.intermediate_size,

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import keras
 
-from electra_tf.model.attention import LeanAttention
-from electra_tf.model.dense import FastDense
-from electra_tf.model.elementwise import (BitDropout, FastLayerNorm, gelu_exact, gelu_plain,
+from electra_tf.kernels.attention import LeanAttention
+from electra_tf.kernels.dense import FastDense
+from electra_tf.kernels.elementwise import (BitDropout, FastLayerNorm, gelu_exact, gelu_plain,
                                           residual_layer_norm)
 
 

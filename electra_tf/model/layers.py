@@ -7,7 +7,7 @@ import keras_hub
 from keras import ops
 
 from electra_tf.model.block import layer_classes
-from electra_tf.model.elementwise import gelu_exact, gelu_plain  # noqa: F401
+from electra_tf.kernels.elementwise import gelu_exact, gelu_plain  # noqa: F401
 
 
 def truncated_normal(stddev: float):

@@ -5,7 +5,7 @@ import keras
 from keras import ops
 
 from electra_tf.configs import ElectraConfig
-from electra_tf.model import switches
+from electra_tf.kernels import is_fast
 from electra_tf.model.backbone import ElectraBackbone
 from electra_tf.model.block import layer_classes
 from electra_tf.model.layers import (DiscriminatorHead, DisentangledEmbeddings,
@@ -19,7 +19,7 @@ class ElectraPretrainingModel(keras.Model):
 
     The generator and the discriminator are ElectraBackbones (backbone.py) built on one
     ElectraEmbeddings layer; the heads sit beside them. `fast` is passed to every layer
-    (default: the ELECTRA_TF_FAST_LAYERS switch, on).
+    (default: the encoder config's speed_path, "fast").
 
     Default (weight_tying=embeddings, the paper's choice): the two networks share word,
     position and segment embeddings and the embedding LayerNorm; the generator's output
@@ -38,7 +38,7 @@ class ElectraPretrainingModel(keras.Model):
     def __init__(self, config: ElectraConfig, fast: bool | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        fast = switches.fast_layers() if fast is None else fast
+        fast = is_fast(config.encoder.speed_path) if fast is None else fast
         enc, task = config.encoder, config.pretraining
         self.embeddings = ElectraEmbeddings.from_encoder_config(enc, fast=fast,
                                                                 name="embeddings")

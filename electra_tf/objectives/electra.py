@@ -22,6 +22,7 @@ class ElectraObjective:
 
     def __init__(self, config, special, unigram_log_probs=None):
         self.config = config
+        self.fused = config.encoder.speed_path == "fast"  # the loss kernels' speed path
         self.special = special
         self.unigram_log_probs = unigram_log_probs
         if config.pretraining.generator != "mlm":
@@ -71,9 +72,10 @@ class ElectraObjective:
             logits = model.generator_logits(p.input_ids, p.segment_ids, p.input_mask,
                                             p.positions, training=training)
             out["logits"] = logits
-            out["xent"] = softmax_xent(logits, p.mlm_ids)
+            out["xent"] = softmax_xent(logits, p.mlm_ids, fused=self.fused)
             sampled = sample_tokens(logits, seeds, cfg.temperature,
-                                    p.mlm_ids if cfg.disallow_correct else None)
+                                    p.mlm_ids if cfg.disallow_correct else None,
+                                    fused=self.fused)
         else:
             sampled = sample_from_distribution(self.sampling_log_probs, seeds,
                                                p.positions.shape[1:])
@@ -135,7 +137,7 @@ class ElectraObjective:
         reward = ops.stop_gradient(ops.sum(onehot * disc_xent[:, None, :], axis=-1))  # [B, N]
         w = p.mlm_weights
         baseline = ops.sum(w * reward) / ops.maximum(ops.sum(w), 1.0)
-        log_probs = -softmax_xent(c["logits"], c["sampled"])
+        log_probs = -softmax_xent(c["logits"], c["sampled"], fused=self.fused)
         return -ops.sum(w * (reward - baseline) * log_probs)
 
     summarize = staticmethod(summarize)

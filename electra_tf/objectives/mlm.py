@@ -27,7 +27,7 @@ class BertObjective(ElectraObjective):
     def loss_terms(self, model, p, seed, training=True, phase=None):
         out = model.discriminator_outputs(p.input_ids, p.segment_ids, p.input_mask,
                                           positions=p.positions, training=training)
-        xent = softmax_xent(out["mlm_logits"], p.mlm_ids)
+        xent = softmax_xent(out["mlm_logits"], p.mlm_ids, fused=self.fused)
         w = p.mlm_weights
         terms = {"mlm": (1.0, ops.sum(w * xent), None)}
         sums = mlm_sums("mlm", out["mlm_logits"], p.mlm_ids, w, xent)
@@ -49,7 +49,7 @@ class ReplaceMLMObjective(ElectraObjective):
         w = p.mlm_weights
         out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.input_mask,
                                           positions=p.positions, training=training)
-        xent = softmax_xent(out["mlm_logits"], p.mlm_ids)
+        xent = softmax_xent(out["mlm_logits"], p.mlm_ids, fused=self.fused)
         terms = {"mlm": (self.config.pretraining.gen_weight, ops.sum(w * c["xent"]), None),
                  "main_mlm": (1.0, ops.sum(w * xent), None)}
         sums = mlm_sums("mlm", c["logits"], p.mlm_ids, w, c["xent"], c["sampled"])
@@ -71,7 +71,7 @@ class AllTokensMLMObjective(ElectraObjective):
         every = ops.broadcast_to(ops.arange(length, dtype="int32")[None, :], (batch, length))
         out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.input_mask,
                                           positions=every, training=training)
-        log_p_mlm = -softmax_xent(out["mlm_logits"], p.original_ids)  # [B, L]
+        log_p_mlm = -softmax_xent(out["mlm_logits"], p.original_ids, fused=self.fused)  # [B, L]
         d = out["rtd_logits"]
         log_copy = -ops.softplus(-d)  # log D
         log_gen = -ops.softplus(d) + log_p_mlm  # log (1 - D) + log p_MLM

@@ -27,8 +27,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from electra_tf.model.dense import flat_projection, plain_kernel
-from electra_tf.model.elementwise import bit_dropout
+from electra_tf.kernels.dense import flat_projection, plain_kernel
+from electra_tf.kernels.elementwise import bit_dropout
 
 
 @keras.saving.register_keras_serializable(package="electra_tf")

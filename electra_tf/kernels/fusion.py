@@ -9,27 +9,40 @@ oneDNN matmuls, and each such function becomes one fused XLA kernel (compiled on
 per input shape and dtype, when first run). The functions are written with keras.ops.
 
 On another backend the function runs as written (JAX compiles the whole step anyway).
-`ELECTRA_TF_XLA_FUSION=0` in the environment also runs them as written, op by op,
-e.g. to rule XLA out when debugging; the values agree to float rounding.
+Which path a model takes is its config's `speed_path` (kernels/__init__.py); `op_by_op()`
+runs the kernels as written inside a `with` block, e.g. to rule XLA out when debugging
+or to test that both give the same values.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 
 import keras
 
-from electra_tf.model import switches
+_local = threading.local()
 
-ENV_VAR = switches.XLA_FUSION_ENV
+
+@contextlib.contextmanager
+def op_by_op():
+    """Within the block (this thread, at trace time), xla_fused functions run unfused."""
+    previous = getattr(_local, "off", False)
+    _local.off = True
+    try:
+        yield
+    finally:
+        _local.off = previous
 
 
 def enabled() -> bool:
-    return keras.backend.backend() == "tensorflow" and switches.xla_fusion()
+    return keras.backend.backend() == "tensorflow" and not getattr(_local, "off", False)
 
 
 def xla_fused(fn):
     """`fn` (pure keras.ops maths on tensors, no state) as one XLA kernel when `enabled()`.
-    Non-tensor arguments (rates, epsilons) are part of each compiled kernel's key."""
+    Non-tensor arguments (rates, epsilons) are part of each compiled kernel's key;
+    `fn.unfused` is the function as written."""
     compiled = []
 
     @functools.wraps(fn)

@@ -30,7 +30,7 @@ import keras
 from keras import ops
 
 from electra_tf import random_ops
-from electra_tf.model.fusion import xla_fused
+from electra_tf.kernels.fusion import xla_fused
 
 _INV_SQRT2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327

@@ -20,7 +20,7 @@ import math
 import keras
 from keras import ops
 
-from electra_tf.model.elementwise import bias_gelu_erf, gelu_exact
+from electra_tf.kernels.elementwise import bias_gelu_erf, gelu_exact
 
 
 def _transposed_copy(w):
