@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-from finetune.glue.tasks import Example
+from finetune.glue.tasks import Example, LabelOutputs
 
 FORMATS = ("csv", "tsv", "jsonl")
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl",
@@ -45,21 +45,13 @@ class Columns:
 
 
 @dataclasses.dataclass(frozen=True)
-class TextTask:
+class TextTask(LabelOutputs):
     """A classification or regression task on the user's files (the attributes the GLUE
     code reads: finetune/glue/classification.py evaluates and trains either)."""
     name: str  # text_classification | text_regression
     labels: tuple[str, ...] | None  # class names by id; None for regression
     epochs: int = 3
     swap_doubling: bool = False
-
-    @property
-    def is_regression(self) -> bool:
-        return self.labels is None
-
-    @property
-    def num_outputs(self) -> int:
-        return 1 if self.is_regression else len(self.labels)
 
     @property
     def metrics(self) -> tuple[str, ...]:

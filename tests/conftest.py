@@ -101,3 +101,28 @@ def trained_pretrainer(tmp_path_factory, tiny_data, tiny_vocab):
                            num_train_steps=2, num_warmup_steps=1)
     trainer.train()
     return trainer, model_dir
+
+
+def serve_in_fresh_process(serving_dir, texts, cwd):
+    """The served model's outputs ({name: nested lists}, strings decoded) for `texts`, in
+    a fresh interpreter that imports only TensorFlow and tensorflow-text (asserted: not
+    electra_tf, finetune or keras_hub), without this checkout on its path."""
+    import json
+
+    code = (
+        "import sys, json, tensorflow as tf, tensorflow_text\n"
+        f"serve = tf.saved_model.load({str(serving_dir)!r}).signatures['serving_default']\n"
+        f"out = serve(text=tf.constant({list(texts)!r}))\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in "
+        "('electra_tf', 'finetune', 'keras_hub')]\n"
+        "def plain(v):\n"
+        "    v = v.numpy()\n"
+        "    return [plain_s(x) for x in v.tolist()] if v.dtype == object else v.tolist()\n"
+        "def plain_s(x):\n"
+        "    return [plain_s(y) for y in x] if isinstance(x, list) else x.decode()\n"
+        "print(json.dumps({k: plain(v) for k, v in out.items()}))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=str(cwd), env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])

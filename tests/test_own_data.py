@@ -5,13 +5,11 @@ tensorflow-text, and finetune.predict."""
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, serve_in_fresh_process
 
 SST2 = os.path.join(ROOT, "..", "shared", "data", "glue", "SST-2")
 MRPC = os.path.join(ROOT, "..", "shared", "data", "glue", "MRPC")
@@ -145,20 +143,7 @@ def test_text_classification_cli_serving_and_predict(sst2_csv, trained_pretraine
     assert probs.std(axis=0).max() > 1e-4  # the model tells the rows apart
 
     texts = [s for s, _ in sst2_rows("dev", 40)]
-    code = (
-        "import sys, json, numpy as np, tensorflow as tf, tensorflow_text\n"
-        f"serve = tf.saved_model.load({os.path.join(out, 'run_0', 'serving')!r})"
-        ".signatures['serving_default']\n"
-        f"out = serve(text=tf.constant({texts!r}))\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in "
-        "('electra_tf', 'finetune', 'keras_hub')]\n"
-        "print(json.dumps({'label': [x.decode() for x in out['label'].numpy()],"
-        " 'probabilities': out['probabilities'].numpy().tolist()}))\n")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, cwd=str(d), env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    served = json.loads(res.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(os.path.join(out, "run_0", "serving"), texts, d)
     assert served["label"] == [p["label"] for p in preds]
     np.testing.assert_allclose(served["probabilities"], probs, atol=1e-5)
 

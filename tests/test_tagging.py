@@ -5,13 +5,11 @@ WNUT-2017 files, word -> first-piece alignment, and finetune.run
 import json
 import os
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, serve_in_fresh_process
 
 WNUT = os.path.join(ROOT, "..", "shared", "data", "ner", "wnut17")
 
@@ -160,21 +158,11 @@ def test_token_classification_cli_and_serving(tmp_path, trained_pretrainer):
     keras_tags = conll.word_tags(probs, positions, tags)
     assert keras_tags == pred
     # ... equal the served model's, in a process without our code
-    code = (
-        "import sys, json, tensorflow as tf, tensorflow_text\n"
-        f"serve = tf.saved_model.load({os.path.join(out, 'run_0', 'serving')!r})"
-        ".signatures['serving_default']\n"
-        f"out = serve(text=tf.constant({[' '.join(s.words) for s in dev_s]!r}))\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('electra_tf', 'finetune')]\n"
-        "print(json.dumps({'tag': [[t.decode() for t in r] for r in out['tag'].numpy()],"
-        " 'p': out['probabilities'].numpy().tolist()}))\n")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, cwd=str(tmp_path), env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    served = json.loads(res.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(os.path.join(out, "run_0", "serving"),
+                                    [" ".join(s.words) for s in dev_s], tmp_path)
     for i, s in enumerate(dev_s):
         assert served["tag"][i][:len(s.words)] == keras_tags[i]
         for w, p_ in enumerate(positions[i]):
             if p_ >= 0:
-                np.testing.assert_allclose(served["p"][i][w], probs[i, p_], atol=1e-5)
+                np.testing.assert_allclose(served["probabilities"][i][w], probs[i, p_],
+                                           atol=1e-5)

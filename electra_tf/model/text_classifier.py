@@ -39,8 +39,29 @@ class ClassificationHead(keras.layers.Layer):
 
 
 class _ElectraTask:
-    """What both task models share: the call (backbone -> head on the token features,
-    other keys of the input dict ignored), building, config and from_preset."""
+    """What both task models share: construction (a backbone, a head of `head_class`),
+    the call (backbone -> head on the token features, other keys of the input dict
+    ignored), building, config and from_preset."""
+
+    head_class = None
+
+    def _setup(self, backbone, num_classes, preprocessor, dropout, head_name, kwargs):
+        # === Layers ===
+        head = self.head_class(num_classes, dropout, name=head_name)
+        # === Model === (a subclassed call: other keys of the input dict are ignored)
+        compile_now = kwargs.pop("compile", True)
+        keras_hub.models.Task.__init__(self, compile=False, **kwargs)
+        self._init_task(backbone, head, preprocessor, compile_now)
+        # === Config ===
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.head_name = head_name
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes, dropout=self.dropout,
+                      head_name=self.head_name)
+        return config
 
     def _init_task(self, backbone, head, preprocessor, compile_now):
         self.backbone = backbone
@@ -113,25 +134,11 @@ class ElectraTextClassifier(_ElectraTask, keras_hub.models.TextClassifier):
 
     backbone_cls = ElectraBackbone
     preprocessor_cls = ElectraTextClassifierPreprocessor
+    head_class = ClassificationHead
 
     def __init__(self, backbone, num_classes: int, preprocessor=None, dropout: float = 0.1,
                  head_name: str = "classifier", **kwargs):
-        # === Layers ===
-        head = ClassificationHead(num_classes, dropout, name=head_name)
-        # === Model === (a subclassed call: other keys of the input dict are ignored)
-        compile_now = kwargs.pop("compile", True)
-        keras_hub.models.Task.__init__(self, compile=False, **kwargs)
-        self._init_task(backbone, head, preprocessor, compile_now)
-        # === Config ===
-        self.num_classes = num_classes
-        self.dropout = dropout
-        self.head_name = head_name
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_classes=self.num_classes, dropout=self.dropout,
-                      head_name=self.head_name)
-        return config
+        self._setup(backbone, num_classes, preprocessor, dropout, head_name, kwargs)
 
     @classmethod
     def from_preset(cls, preset: str, num_classes: int, load_weights: bool = True,

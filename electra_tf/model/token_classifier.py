@@ -87,19 +87,11 @@ class ElectraTokenClassifier(_ElectraTask, keras_hub.models.Task):
     """
 
     backbone_cls = ElectraBackbone
+    head_class = TokenClassificationHead
 
     def __init__(self, backbone, num_classes: int, preprocessor=None, dropout: float = 0.1,
                  head_name: str = "tagger", **kwargs):
-        # === Layers ===
-        head = TokenClassificationHead(num_classes, dropout, name=head_name)
-        # === Model === (a subclassed call: other keys of the input dict are ignored)
-        compile_now = kwargs.pop("compile", True)
-        keras_hub.models.Task.__init__(self, compile=False, **kwargs)
-        self._init_task(backbone, head, preprocessor, compile_now)
-        # === Config ===
-        self.num_classes = num_classes
-        self.dropout = dropout
-        self.head_name = head_name
+        self._setup(backbone, num_classes, preprocessor, dropout, head_name, kwargs)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         if optimizer == "auto":
@@ -110,12 +102,6 @@ class ElectraTokenClassifier(_ElectraTask, keras_hub.models.Task):
         if metrics == "auto":
             metrics = [TaggedAccuracy()]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_classes=self.num_classes, dropout=self.dropout,
-                      head_name=self.head_name)
-        return config
 
     @classmethod
     def from_preset(cls, preset: str, num_classes: int, load_weights: bool = True,

@@ -26,8 +26,20 @@ class Columns:
     header: bool = True
 
 
+class LabelOutputs:
+    """Outputs of a task with `labels` (class names by id, or None for a regression)."""
+
+    @property
+    def is_regression(self) -> bool:
+        return self.labels is None
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.is_regression else len(self.labels)
+
+
 @dataclasses.dataclass(frozen=True)
-class GlueTask:
+class GlueTask(LabelOutputs):
     name: str
     labels: tuple[str, ...] | None  # None: regression (STS-B, scores 0..5)
     labelled: Columns  # train and dev files
@@ -39,14 +51,6 @@ class GlueTask:
     test_sets: tuple[tuple[str, str, str], ...] = ()
     epochs: int = 3  # paper Table 7: 3, or 10 for RTE and STS-B
     swap_doubling: bool = False  # MRPC and STS-B: train also on (b, a), as the original
-
-    @property
-    def is_regression(self) -> bool:
-        return self.labels is None
-
-    @property
-    def num_outputs(self) -> int:
-        return 1 if self.is_regression else len(self.labels)
 
 
 def _task(name, labels, labelled, test, main, metrics, submission, **kw):
