@@ -231,7 +231,13 @@ def get_task(name: str, flags) -> Task:
             raise UsageError(f"--task={key} needs --train_file and --dev_file (and "
                              f"optionally --test_file)")
         return TextTask(key, flags) if key in OWN_TASKS else TaggingTask(key, flags)
-    task = GlueTask(key, flags)  # an unknown name fails here, naming the choices
+    from finetune.glue.tasks import TASKS, GlueDataError
+    try:
+        task = GlueTask(key, flags)
+    except GlueDataError:
+        raise UsageError(f"unknown task {name!r}: choose a GLUE task ({', '.join(TASKS)}), "
+                         f"squad_v1, squad_v2, {', '.join(OWN_TASKS)} or "
+                         f"{', '.join(TAGGING_TASKS)}") from None
     if not flags.data_dir:
         raise UsageError(f"--data_dir is required for GLUE task {task.name}")
     if not os.path.isdir(flags.data_dir):

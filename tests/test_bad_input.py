@@ -197,7 +197,7 @@ def test_finetune_bad_input(bad, tiny_vocab, trained_pretrainer, tmp_path):
         (["--task=rte", f"--data_dir={tmp_path}/missing", "--size=tiny",
           f"--vocab={tiny_vocab}"] + ft, "is not a directory", out),
         (["--task=glue9", f"--data_dir={glue}", "--size=tiny", f"--vocab={tiny_vocab}"] + ft,
-         "unknown GLUE task", out),
+         "unknown task 'glue9': choose a GLUE task", out),
         (["--task=rte", f"--data_dir={glue}", f"--init_checkpoint={tmp_path}/nothing"] + ft,
          "does not exist", out),
         (["--task=rte", f"--data_dir={short_row}", "--size=tiny", f"--vocab={tiny_vocab}"] + ft,
