@@ -129,6 +129,7 @@ def run() -> None:
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 (registers the tokenizer's ops)
 
+    cli.quiet_xla()  # the served graph's XLA kernels log on their first compilation
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     tmp = output + ".partial"  # an interrupted run leaves no output behind
     try:
