@@ -25,10 +25,12 @@ def table(task: str, runs: list[dict], first_seed: int) -> str:
     return "\n".join(lines)
 
 
-def command(task: str, init_checkpoint, source, opts) -> dict:
-    """What makes two fine-tuning runs the same, as results.json holds it (JSON types)."""
+def command(task: str, init_checkpoint, source, opts, data: dict | None = None) -> dict:
+    """What makes two fine-tuning runs the same, as results.json holds it (JSON types):
+    the task, the starting weights, the options and the data (files, columns, length)."""
     return json.loads(json.dumps({"task": task, "init_checkpoint": init_checkpoint,
-                                  "model": source, "options": vars(opts)}))
+                                  "model": source, "data": data or {},
+                                  "options": vars(opts)}))
 
 
 def checkpoint_dir(run_dir: str, cmd: dict) -> str:
@@ -68,7 +70,7 @@ def finished_runs(results_path: str, cmd: dict, first_seed: int, num_runs: int
     def settings(options):  # the seed is per run, checked below
         return {k: v for k, v in options.items() if k != "seed"}
 
-    if (any(previous.get(k) != cmd[k] for k in ("task", "init_checkpoint", "model"))
+    if (any(previous.get(k) != cmd[k] for k in ("task", "init_checkpoint", "model", "data"))
             or settings(previous.get("options", {})) != settings(cmd["options"])):
         return [], []
     runs, stats = [], []

@@ -29,6 +29,11 @@ from finetune import flags as _flags  # noqa: F401 (defines this program's flags
 from finetune.tasks import UsageError
 
 FLAGS = flags.FLAGS
+# what a finished run in results.json was trained and scored on: a change re-runs it
+DATA_FLAGS = ("data_dir", "train_file", "dev_file", "test_file", "predict_file", "format",
+              "text_column", "text_pair_column", "label_column", "tag_column",
+              "max_train_examples", "swap_doubling", "skip_bad_rows", "lower_case",
+              "doc_stride", "max_query_length")
 
 
 def _model_config(vocab_tokens: int | None):
@@ -174,7 +179,9 @@ def run() -> None:
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     pretrained = read_pretrained(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None
     results_path = os.path.join(FLAGS.output_dir, "results.json")
-    cmd = bookkeeping.command(task.name, FLAGS.init_checkpoint, source, opts)
+    data = {name: getattr(FLAGS, name) for name in DATA_FLAGS}
+    data["max_seq_length"] = max_len
+    cmd = bookkeeping.command(task.name, FLAGS.init_checkpoint, source, opts, data)
     runs, train_stats = bookkeeping.finished_runs(results_path, cmd, FLAGS.seed,
                                                   FLAGS.num_runs)
     for i in range(len(runs)):
@@ -193,7 +200,7 @@ def run() -> None:
         label = f" run {i + 1}/{FLAGS.num_runs}"
         stats = {"steps": 0, "seconds": 0.0}
         checkpoint_dir = bookkeeping.checkpoint_dir(
-            run_dir, bookkeeping.command(task.name, FLAGS.init_checkpoint, source, opts))
+            run_dir, bookkeeping.command(task.name, FLAGS.init_checkpoint, source, opts, data))
         if task.train is not None:
             stats = training.train(model, task.train, task.loss, opts, strategy, writer,
                                    label, checkpoint_dir, FLAGS.save_every,
@@ -215,7 +222,7 @@ def run() -> None:
         print(f"run {i} (seed {seed}): " + ", ".join(f"{k} {v:.2f}" for k, v in result.items()),
               flush=True)
         info = task.serving() or {}
-        summary = {"task": task.name, "init_checkpoint": FLAGS.init_checkpoint,
+        summary = {"task": task.name, "init_checkpoint": FLAGS.init_checkpoint, "data": data,
                    "model": source, "recipe": FLAGS.recipe, "options": vars(opts),
                    **({"labels": info["labels"]} if info.get("labels") else {}),
                    "runs": [dict(metrics=r, **s) for r, s in zip(runs, train_stats)],

@@ -159,3 +159,8 @@ def test_interrupted_run_continues_where_it_stopped(tmp_path, trained_pretrainer
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("finished earlier, kept from") == 2 and "resumed" not in r.stdout
     assert json.load(open(os.path.join(cut, "results.json")))["runs"] == b
+    # other data (here: another sequence length) is another command: nothing is kept
+    r = finetune(args + [f"--output_dir={cut}", "--max_seq_length=24", "--num_runs=1"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "finished earlier" not in r.stdout
+    assert json.load(open(os.path.join(cut, "results.json")))["data"]["max_seq_length"] == 24
