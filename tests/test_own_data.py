@@ -165,6 +165,7 @@ def test_text_classification_cli_serving_and_predict(sst2_csv, trained_pretraine
                                atol=1e-5)
 
 
+@pytest.mark.slow
 def test_text_pair_regression_jsonl(tmp_path, trained_pretrainer):
     """Sentence pairs from JSON Lines (MRPC rows), a numeric label: Pearson and Spearman."""
     _, model_dir = trained_pretrainer
