@@ -1,8 +1,7 @@
-"""Task heads on the discriminator's hidden states, as the original's fine-tuning code.
-
-Both heads use Keras' default (Glorot uniform) initialisation, like the
-original's `tf.layers.dense` calls; there is no pooler: the sentence
-representation is the raw [CLS] hidden state.
+"""The SQuAD head on the discriminator's hidden states, as the original's fine-tuning code
+(Keras' default Glorot-uniform initialisation, like its `tf.layers.dense` calls). The
+classification and tagging heads live with their Keras task models
+(electra_tf/model/text_classifier.py, token_classifier.py) and are re-exported here.
 """
 from __future__ import annotations
 
