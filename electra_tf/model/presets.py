@@ -30,8 +30,7 @@ def _keras_hub_vocab(preset: str) -> tuple[str | None, bool]:
 
 def load_backbone(preset: str, load_weights: bool = True, name: str = "encoder"):
     """(ElectraBackbone, vocab.txt path or None, lowercase) for a preset or checkpoint."""
-    import keras
-
+    from electra_tf.configs import network_encoder
     from electra_tf.interop import ours
     from electra_tf.model import weights
     from electra_tf.model.backbone import ElectraBackbone
@@ -52,7 +51,6 @@ def load_backbone(preset: str, load_weights: bool = True, name: str = "encoder")
     if network == "generator":
         raise PresetError(f"{config_path} describes a generator: task models start from "
                           f"the discriminator")
-    from electra_tf.configs import network_encoder
     encoder = network_encoder(config, "discriminator")
     backbone = ElectraBackbone.from_encoder_config(encoder, name=name)
     if load_weights:
@@ -64,5 +62,4 @@ def load_backbone(preset: str, load_weights: bool = True, name: str = "encoder")
     for d in {os.path.dirname(config_path), os.path.dirname(prefix)}:
         if os.path.isfile(os.path.join(d, "vocab.txt")):
             vocab = os.path.join(d, "vocab.txt")
-    del keras
     return backbone, vocab, True
