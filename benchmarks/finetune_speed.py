@@ -117,8 +117,8 @@ def saved_model(model, enc, data, steps, tmp):
     path = os.path.join(tmp, "saved_model")
     sm.export(enc, values, path)
     serve = tf.saved_model.load(path).signatures["serving_default"]
-    inputs = [{"input_ids": tf.constant(b["token_ids"]), "segment_ids": tf.constant(
-        b["segment_ids"]), "input_mask": tf.constant(b["padding_mask"])} for b in data]
+    inputs = [{k: tf.constant(b[k]) for k in ("token_ids", "segment_ids", "padding_mask")}
+              for b in data]
     return timer(lambda b: serve(**b)["sequence_output"].numpy(), inputs, steps)
 
 

@@ -255,7 +255,7 @@ def test_keras_hub_preset_and_saved_model_exports(imported, tmp_path, tiny_vocab
 
     convert(f"--input={imported}", "--to=saved_model", f"--output={tmp_path / 'sm'}")
     served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"](
-        input_ids=tf.constant(i32(ids)), input_mask=tf.constant(i32(mask)),
+        token_ids=tf.constant(i32(ids)), padding_mask=tf.constant(i32(mask)),
         segment_ids=tf.constant(i32(seg)))
     np.testing.assert_allclose(served["sequence_output"].numpy(), hidden, atol=1e-5)
     np.testing.assert_allclose(served["rtd_logits"].numpy(), logits, atol=1e-5)

@@ -1,6 +1,7 @@
 """Export the discriminator as a TensorFlow SavedModel for serving.
 
-Signature `serving_default`: input_ids, input_mask, segment_ids (int32 [batch, length])
+Signature `serving_default`: token_ids, segment_ids, padding_mask (int32 [batch, length],
+the backbone's input names)
 -> sequence_output [batch, length, hidden] and rtd_logits [batch, length] (replaced-token
 logits of the discriminator head, when the checkpoint has it).
 """
@@ -20,8 +21,8 @@ def export(config, values, output_dir: str) -> None:
 
     spec = tf.TensorSpec([None, None], tf.int32)
 
-    def serve(input_ids, input_mask, segment_ids):
-        hidden = enc.encode(input_ids, segment_ids, input_mask, training=False)
+    def serve(token_ids, segment_ids, padding_mask):
+        hidden = enc.encode(token_ids, segment_ids, padding_mask, training=False)
         out = {"sequence_output": hidden}
         if head is not None:
             out["rtd_logits"] = head(hidden)
