@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import keras
 
-from electra_tf.configs import EncoderConfig, network_encoder
+from electra_tf.configs import EncoderConfig
 from electra_tf.interop import ours
 from electra_tf.model import weights
 from electra_tf.model.backbone import ElectraBackbone
@@ -62,22 +62,8 @@ CheckpointError = ours.CheckpointError
 resolve_checkpoint = ours.resolve
 
 
-def load_config(config_path: str) -> EncoderConfig:
-    """The discriminator's EncoderConfig from any of our config.json files (a pre-training
-    directory's or an exported discriminator's)."""
-    config, network = ours.load_config(config_path)
-    if network == "generator":
-        raise CheckpointError(f"{config_path} describes a generator; fine-tuning starts "
-                              f"from the discriminator (its export or the pre-training "
-                              f"--model_dir)")
-    return network_encoder(config, "discriminator")
-
-
-def read_pretrained(path: str) -> dict:
-    """The discriminator's weights (embeddings/*, encoder/*, head/*) from any of our
-    checkpoint formats; read once and pass to `load_pretrained` for every run."""
-    _, kind, values = ours.read(path)
-    return ours.network_values(values, kind, "discriminator")
+load_config = ours.discriminator_config
+read_pretrained = ours.discriminator_values  # read once, pass to load_pretrained every run
 
 
 def load_pretrained(model, path: str, values: dict | None = None) -> None:

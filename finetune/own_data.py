@@ -148,11 +148,12 @@ def text_cell(path, line_no, row, column, flag) -> str:
 
 def read_examples(path: str, columns: Columns, regression: bool,
                   label_ids: dict[str, int] | None, labelled: bool = True,
-                  fmt: str | None = None) -> list[Example]:
-    """Examples of one file. Classification: `label_ids` maps label names to class ids
-    (`training_labels` of the training file); a label outside it is an error."""
+                  fmt: str | None = None, rows=None) -> list[Example]:
+    """Examples of one file (`rows`: its `read_rows`, when already read). Classification:
+    `label_ids` maps label names to class ids (`training_labels` of the training file);
+    a label outside it is an error."""
     examples = []
-    for line_no, row in read_rows(path, fmt):
+    for line_no, row in read_rows(path, fmt) if rows is None else rows:
         text_a = text_cell(path, line_no, row, columns.text, "--text_column")
         text_b = (text_cell(path, line_no, row, columns.text_pair, "--text_pair_column")
                   if columns.text_pair else None)
@@ -181,10 +182,12 @@ def read_examples(path: str, columns: Columns, regression: bool,
     return examples
 
 
-def training_labels(path: str, columns: Columns, fmt: str | None = None) -> dict[str, int]:
-    """Label name -> id in the order the training file first shows them."""
+def training_labels(path: str, columns: Columns, fmt: str | None = None,
+                    rows=None) -> dict[str, int]:
+    """Label name -> id in the order the training file first shows them (`rows`: its
+    `read_rows`, when already read)."""
     ids: dict[str, int] = {}
-    for line_no, row in read_rows(path, fmt):
+    for line_no, row in read_rows(path, fmt) if rows is None else rows:
         raw = _cell(path, line_no, row, columns.label, "--label_column")
         raw = "" if raw is None else str(raw).strip()
         if raw and raw not in ids:
@@ -199,35 +202,29 @@ def training_labels(path: str, columns: Columns, fmt: str | None = None) -> dict
 @dataclasses.dataclass
 class OwnData:
     task: TextTask
-    train: dict[str, np.ndarray] | None
+    train: dict[str, np.ndarray]
     evals: dict[str, dict[str, np.ndarray]]
     tests: dict[str, tuple[list[str], dict[str, np.ndarray], str]]
 
 
-def load(kind: str, train_file: str | None, dev_file: str, test_file: str | None,
+def load(kind: str, train_file: str, dev_file: str, test_file: str | None,
          columns: Columns, tokenizer, max_seq_length: int, fmt: str | None = None,
-         max_train_examples: int | None = None, labels: tuple[str, ...] | None = None
-         ) -> OwnData:
-    """Reads and featurizes the files (the GlueData layout: dev set "dev", test "test").
-    `labels`: a known label order (predicting with a saved model) instead of the
-    training file's."""
+         max_train_examples: int | None = None) -> OwnData:
+    """Reads and featurizes the files (the GlueData layout: dev set "dev", test "test");
+    the training file is read once, for its labels and its examples."""
     from finetune.glue import features as feats
 
     if kind not in KINDS:
         raise OwnDataError(f"--task={kind!r}: choose one of {', '.join(KINDS)}")
     regression = kind == "text_regression"
-    label_ids = None
-    if not regression:
-        label_ids = ({name: i for i, name in enumerate(labels)} if labels is not None
-                     else training_labels(train_file, columns, fmt))
+    rows = read_rows(train_file, fmt)
+    label_ids = None if regression else training_labels(train_file, columns, rows=rows)
     task = TextTask(kind, None if regression else tuple(label_ids))
-    train = None
-    if train_file:
-        examples = read_examples(train_file, columns, regression, label_ids, fmt=fmt)
-        examples = examples[:max_train_examples or None]
-        train = feats.featurize(examples, tokenizer, max_seq_length, regression)
-        print(f"{kind}: {len(examples)} training examples from {train_file}"
-              + ("" if regression else f", labels {list(label_ids)}"), flush=True)
+    examples = read_examples(train_file, columns, regression, label_ids, rows=rows)
+    examples = examples[:max_train_examples or None]
+    train = feats.featurize(examples, tokenizer, max_seq_length, regression)
+    print(f"{kind}: {len(examples)} training examples from {train_file}"
+          + ("" if regression else f", labels {list(label_ids)}"), flush=True)
     dev = read_examples(dev_file, columns, regression, label_ids, fmt=fmt)
     evals = {"dev": feats.featurize(dev, tokenizer, max_seq_length, regression)}
     tests = {}

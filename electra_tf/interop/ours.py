@@ -198,3 +198,22 @@ def network_values(values: dict[str, np.ndarray], kind: str, which: str) -> dict
     if which == "discriminator" and weights.GDES_DELTA in values:  # weight_tying=gdes
         out[weights.WORD_TABLE] = values[weights.WORD_TABLE] + values[weights.GDES_DELTA]
     return out
+
+
+def discriminator_config(config_path: str) -> EncoderConfig:
+    """The discriminator's EncoderConfig from any of our config.json files (a pre-training
+    directory's or an exported discriminator's): what fine-tuning and the task models'
+    from_preset build."""
+    config, network = load_config(config_path)
+    if network == "generator":
+        raise CheckpointError(f"{config_path} describes a generator; fine-tuning starts "
+                              f"from the discriminator (its export or the pre-training "
+                              f"--model_dir)")
+    return network_encoder(config, "discriminator")
+
+
+def discriminator_values(path: str) -> dict[str, np.ndarray]:
+    """The discriminator's weights (embeddings/*, encoder/*, head/*) from any of our
+    checkpoint formats."""
+    _, kind, values = read(path)
+    return network_values(values, kind, "discriminator")

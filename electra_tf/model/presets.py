@@ -30,7 +30,6 @@ def _keras_hub_vocab(preset: str) -> tuple[str | None, bool]:
 
 def load_backbone(preset: str, load_weights: bool = True, name: str = "encoder"):
     """(ElectraBackbone, vocab.txt path or None, lowercase) for a preset or checkpoint."""
-    from electra_tf.configs import network_encoder
     from electra_tf.interop import ours
     from electra_tf.model import weights
     from electra_tf.model.backbone import ElectraBackbone
@@ -47,15 +46,13 @@ def load_backbone(preset: str, load_weights: bool = True, name: str = "encoder")
     if config_path is None:
         raise PresetError(f"{preset}: no config.json beside the checkpoint to build the "
                           f"backbone from")
-    config, network = ours.load_config(config_path)
-    if network == "generator":
-        raise PresetError(f"{config_path} describes a generator: task models start from "
-                          f"the discriminator")
-    encoder = network_encoder(config, "discriminator")
+    try:
+        encoder = ours.discriminator_config(config_path)
+        values = ours.discriminator_values(preset) if load_weights else None
+    except ours.CheckpointError as e:
+        raise PresetError(str(e)) from None
     backbone = ElectraBackbone.from_encoder_config(encoder, name=name)
-    if load_weights:
-        _, kind, values = ours.read(preset)
-        values = ours.network_values(values, kind, "discriminator")
+    if values is not None:
         weights.assign(weights.network_weights(backbone.embeddings, backbone), values,
                        f"preset {preset}")
     vocab = None

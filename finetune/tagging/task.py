@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -25,25 +26,21 @@ class TaggingTask:
 @dataclasses.dataclass
 class TaggingData:
     task: TaggingTask
-    train: dict[str, np.ndarray] | None
+    train: dict[str, np.ndarray]
     # name -> (sentences, features, first-piece positions)
     evals: dict[str, tuple[list, dict[str, np.ndarray], list]]
     tests: dict[str, tuple[list, dict[str, np.ndarray], list]]
 
 
-def load(train_file: str | None, dev_file: str, test_file: str | None, tokenizer,
-         max_seq_length: int, tag_column: int = -1, max_train_examples: int | None = None,
-         labels: tuple[str, ...] | None = None) -> TaggingData:
-    train = None
-    if train_file:
-        sentences = conll.read_conll(train_file, tag_column)[:max_train_examples or None]
-        tags = tuple(labels or conll.tag_set(sentences, train_file))
-        train, _ = conll.featurize(sentences, tokenizer, max_seq_length, list(tags),
-                                   train_file)
-        print(f"token_classification: {len(sentences)} training sentences from {train_file},"
-              f" tags {list(tags)}", flush=True)
-    else:
-        tags = tuple(labels)
+def load(train_file: str, dev_file: str, test_file: str | None, tokenizer,
+         max_seq_length: int, tag_column: int = -1, max_train_examples: int | None = None
+         ) -> TaggingData:
+    """The tags in the training file's first-seen order; train, dev and test features."""
+    sentences = conll.read_conll(train_file, tag_column)[:max_train_examples or None]
+    tags = tuple(conll.tag_set(sentences, train_file))
+    train, _ = conll.featurize(sentences, tokenizer, max_seq_length, list(tags), train_file)
+    print(f"token_classification: {len(sentences)} training sentences from {train_file},"
+          f" tags {list(tags)}", flush=True)
     dev = conll.read_conll(dev_file, tag_column)
     conll.check_tags(dev, list(tags), dev_file)
     feats, pos = conll.featurize(dev, tokenizer, max_seq_length, list(tags), dev_file)
@@ -76,8 +73,6 @@ def evaluate(task: TaggingTask, model, data: TaggingData, strategy, batch_size: 
              run_dir: str | None = None) -> dict[str, float]:
     """{"dev/precision", "dev/recall", "dev/f1"} (entity level, percent); with run_dir,
     the dev predictions are written to <run_dir>/dev_predictions.conll."""
-    import os
-
     result = {}
     for name, (sentences, feats, positions) in data.evals.items():
         pred = predict_tags(task, model, feats, positions, strategy, batch_size)
@@ -91,8 +86,6 @@ def evaluate(task: TaggingTask, model, data: TaggingData, strategy, batch_size: 
 
 def write_test_predictions(task, model, data: TaggingData, strategy, batch_size: int,
                            directory: str) -> list[str]:
-    import os
-
     os.makedirs(directory, exist_ok=True)
     paths = []
     for name, (sentences, feats, positions) in data.tests.items():
