@@ -100,6 +100,30 @@ def restore_input(path: str, iterator) -> None:
     tf.train.Checkpoint(input=iterator).read(path).assert_existing_objects_matched()
 
 
+def resume_input(checkpoint, manager, strategy, dataset_fn, fingerprint: str, step: int):
+    """(iterator, skip): the input iterator of a run restored at `step`, after the
+    batches its steps consumed, and the steps' batches its pipeline skips: restored from the latest checkpoint's iterator state where that has one for
+    `fingerprint`, else by skipping. `dataset_fn(skip)` is the function
+    `distribute_datasets_from_function` takes, for a stream after `skip` steps' batches.
+    From now on `checkpoint` saves the iterator where it can (keep_input)."""
+    latest = manager.latest_checkpoint
+    saved, saved_skip = saved_input(latest, fingerprint) if latest else ("none", 0)
+    # a saved state restores only into a pipeline built as the saving run's was
+    skip = saved_skip if saved == "ok" else step
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn(skip)))
+    kept = keep_input(checkpoint, iterator, fingerprint, skip)
+    if saved == "ok" and kept:
+        restore_input(latest, iterator)
+    elif saved == "ok":  # saved under another one-replica strategy; this one's iterator
+        # cannot be restored (tf.distribute's MirroredStrategy on one device)
+        skip = step
+        iterator = iter(strategy.distribute_datasets_from_function(dataset_fn(skip)))
+    elif saved == "other" and step:
+        print(f"note: the data or input settings differ from {latest}'s: the stream starts "
+              f"after skipping the {step} steps' batches of these data", flush=True)
+    return iterator, skip
+
+
 def init_weights(model, path: str) -> None:
     """Every model weight (not the optimizer) from a checkpoint with pre-training names:
     a pre-training --model_dir, a .../ckpt-N prefix, or `convert --to=pretraining` output."""

@@ -1,11 +1,10 @@
 """The original's optimizer: AdamW without bias correction, its LR schedule, clipping."""
 from __future__ import annotations
 
-import math
-
 import keras
-import numpy as np
 from keras import ops
+
+from electra_tf.kernels import adam, keras_internals
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -39,7 +38,7 @@ def uses_weight_decay(variable) -> bool:
     return not ("layer_norm" in path or "layernorm" in path or path.endswith("bias"))
 
 
-class AdamWeightDecay(keras.optimizers.Optimizer):
+class AdamWeightDecay(keras_internals.OwnReplicaSum, keras.optimizers.Optimizer):
     """The original's AdamWeightDecayOptimizer (no bias correction).
 
     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
@@ -54,7 +53,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
     beta powers 0 (which is exactly "no bias correction"); one pass per variable
     instead of a dozen element-wise ops (timed in benchmarks/RESULTS.md). The
     kernel forms 1 - beta_2 in float32 (0.00099998713 for 0.999, where the original
-    uses 0.001); `_tf_fused_update` compensates, so both paths take the original's
+    uses 0.001); `kernels.adam.fused_update` compensates, so both paths take the original's
     step to float32 rounding (uncompensated, each step was up to 6.4e-6 relatively
     larger, which showed in long trajectories: benchmarks/RESULTS.md; its 1 - b1,
     0.10000002 for 0.9, is 2.2e-7 off, a few float32 roundings).
@@ -84,15 +83,15 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
                          for v in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        index = keras_internals.variable_index(self, variable)
         m, v = self._m[index], self._v[index]
         lr = ops.cast(learning_rate, variable.dtype)
         if self._lr_mult[index] != 1.0:
             lr = lr * self._lr_mult[index]
         decay = self.weight_decay_rate if self._decay[index] else 0.0
         if self.fused and keras.backend.backend() == "tensorflow":
-            _tf_fused_update(variable, m, v, gradient, lr, decay,
-                             self.beta_1, self.beta_2, self.epsilon)
+            adam.fused_update(variable, m, v, gradient, lr, decay,
+                              self.beta_1, self.beta_2, self.epsilon)
             return
         g = ops.cast(gradient, variable.dtype)
         self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
@@ -101,16 +100,6 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         if decay > 0:
             update = update + decay * variable
         self.assign_sub(variable, lr * update)
-
-    # Our loops sum gradients over replicas themselves (train_step.sum_clip_apply), so
-    # this optimizer does not; under Keras' own fit() (`keras_fit = True`) it does, as
-    # every Keras optimizer.
-    keras_fit = False
-
-    def _all_reduce_sum_gradients(self, grads_and_vars):
-        if self.keras_fit:
-            return super()._all_reduce_sum_gradients(grads_and_vars)
-        return list(grads_and_vars)
 
     def apply(self, grads, trainable_variables=None):
         """Sparse gradients (IndexedSlices of the embedding tables, as Keras' fit() hands
@@ -128,41 +117,6 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         config.update(weight_decay_rate=self.weight_decay_rate, beta_1=self.beta_1,
                       beta_2=self.beta_2, epsilon=self.epsilon)
         return config
-
-
-def _v_scale(beta_2: float) -> float:
-    """s with s^2 (1 - b2 as ResourceApplyAdam forms it in float32) = the original's
-    1 - b2: fed s g and lr / s, the kernel keeps the original's v exactly and m as s m,
-    so its step (lr / s)(s m) / (sqrt(v) + eps) is the original's (s - 1 = 6.4e-6 at 0.999)."""
-    kernel = float(np.float32(1.0) - np.float32(beta_2))
-    target = float(np.float32(1.0 - beta_2))
-    return math.sqrt(target / kernel) if kernel > 0 and target > 0 else 1.0
-
-
-def _tf_fused_update(variable, m, v, gradient, lr, decay, beta_1, beta_2, epsilon):
-    """w -= lr * decay * w (the weights before the Adam step, as the original), then
-    TF's ResourceApplyAdam: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
-    w -= lr_t m / (sqrt(v) + eps) with lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) = lr for
-    beta powers 0, given s g and lr / s (`_v_scale`: the m slot holds s m). Works on a
-    plain or a tf.distribute (mirrored) component variable."""
-    import tensorflow as tf
-
-    def handle(x):
-        return (x.value if isinstance(x, keras.Variable) else x).handle
-
-    dtype = variable.dtype
-    scale = _v_scale(beta_2)
-    grad = tf.cast(tf.convert_to_tensor(gradient), dtype) * tf.cast(scale, dtype)
-    if decay > 0:
-        tf.raw_ops.ResourceApplyGradientDescent(
-            var=handle(variable), alpha=lr * tf.cast(decay, dtype),
-            delta=tf.convert_to_tensor(variable))
-    zero = tf.zeros((), dtype)
-    tf.raw_ops.ResourceApplyAdam(
-        var=handle(variable), m=handle(m), v=handle(v), beta1_power=zero, beta2_power=zero,
-        lr=lr / tf.cast(scale, dtype), beta1=tf.cast(beta_1, dtype),
-        beta2=tf.cast(beta_2, dtype),
-        epsilon=tf.cast(epsilon, dtype), grad=grad)
 
 
 def clip_by_global_norm(grads, clip_norm):

@@ -56,3 +56,33 @@ def render_corrupted(original, fake, labels, mask, vocab) -> str:
         else:
             words.append(vocab[f])
     return " ".join(words)
+
+
+class CorruptedExample:
+    """The "corrupted_example" text summary: the longest of the input stream's first 16
+    examples, corrupted afresh at each step it is written (seed + step), replaced
+    tokens marked."""
+
+    def __init__(self, data_files, seq_length: int, seed: int, vocab_file: str):
+        self.data_files, self.seq_length, self.seed = data_files, seq_length, seed
+        self.vocab_file = vocab_file
+        self._batch = None
+
+    def write(self, writer, step: int, model, objective) -> None:
+        from electra_tf.data import input_pipeline
+        from electra_tf.tokenization import load_vocab
+
+        if self._batch is None:
+            ds = input_pipeline.make_dataset(self.data_files, 16, self.seq_length, self.seed,
+                                             shuffle_buffer=1)
+            batch = next(iter(ds))
+            i = int(np.argmax(np.sum(batch["input_mask"], axis=1)))
+            self._batch = {k: v[i:i + 1] for k, v in batch.items()}
+            self._vocab = load_vocab(self.vocab_file)
+        prepared = objective.prepare(self._batch, self.seed + step)
+        _, _, aux = objective.loss_terms(model, prepared, self.seed + step, training=False)
+        text = render_corrupted(np.asarray(prepared.original_ids[0]),
+                                np.asarray(aux["fake_ids"][0]), np.asarray(aux["labels"][0]),
+                                np.asarray(prepared.input_mask[0]), self._vocab)
+        with writer.as_default(step=step):
+            tf.summary.text("corrupted_example", text)

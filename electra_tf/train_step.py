@@ -1,5 +1,5 @@
 """The parts of a train step that pre-training (trainer.py) and fine-tuning
-(finetune/training.py) share, so the two loops cannot drift apart: gradients (with an
+(finetune/training.py) share, so the two cannot drift apart: gradients (with an
 optional static float16 loss scale), cross-replica sum -> global-norm clip -> apply,
 the learning rate for logging, and the dropout RNG states a checkpoint must hold.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from electra_tf import optimization
+from electra_tf.kernels import keras_internals
 
 FLOAT16_LOSS_SCALE = 2.0 ** 12  # static: float16 gradients of these models fit under it
 
@@ -46,7 +47,7 @@ def seed_states(model) -> list:
     layer traversal; its public `non_trainable_variables` lists them in another order,
     which would hand old checkpoints' states to the wrong layers)."""
     states = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in keras_internals.flatten_layers(model):
         gen = getattr(layer, "seed_generator", None)
         if gen is not None and hasattr(gen, "state"):
             states.append(gen.state.value)

@@ -1,25 +1,27 @@
-"""The pre-training loop: tf.distribute, accumulation, two-stage phases, interrupts.
-What a checkpoint holds and how it is restored is checkpoints.py; what the loop logs,
-summaries.py; what it exports, export.py; the step's parts it shares with fine-tuning
-(clip, apply, learning rate), train_step.py."""
+"""The pre-training task: its inputs, model, step and metrics, run by loop.py.
+
+What a step does is the objective's (objectives/: masking, sampling, the losses); this
+file puts it under tf.distribute: the global batch's loss denominators, gradient
+accumulation over micro-batches, the clipped update (train_step.py, shared with
+fine-tuning) and the two-stage phases (two_stage.py). What a checkpoint holds and how it
+is restored is checkpoints.py; what is logged, summaries.py; what is exported, export.py.
+"""
 from __future__ import annotations
 
 import dataclasses
 import os
 import shutil
-import signal
-import time
 
 import numpy as np
 import tensorflow as tf
 
-from electra_tf import (checkpoints, export, objectives, optimization, representation,
-                        summaries)
+from electra_tf import (checkpoints, distribution, export, loop, objectives, optimization,
+                        representation, summaries, two_stage)
 from electra_tf.configs import ElectraConfig
 from electra_tf.data import input_pipeline
 from electra_tf.data.records import DataError
+from electra_tf.loop import TrainingError  # noqa: F401  (pretrain.py's error type)
 from electra_tf.masking import MaskedBatch
-from electra_tf.model import weights
 from electra_tf.model.pretraining import ElectraPretrainingModel
 from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learning_rate,
                                    sum_clip_apply)
@@ -27,25 +29,18 @@ from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learni
 LOSS_EPS = 1e-6  # the original's denominators: sum(weights) + 1e-6
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss, ...); the message says where and why."""
-
-
-@dataclasses.dataclass
-class TrainOptions:
+@dataclasses.dataclass(kw_only=True)
+class TrainOptions(loop.RunOptions):
     model_dir: str
     seed: int = 1234
     save_every: int = 1000
     keep_checkpoints: int = 5
-    log_every: int = 100
     example_every: int = 1000
     jit_compile: bool = False
-    mixed_precision: str = "none"
     shuffle_buffer: int = 10000
-    progress: bool = True
     kill_at_step: int | None = None  # testing: SIGKILL self after this step
     probe_data: str | None = None  # held-out TFRecords: log the representation measures
-    deterministic: bool = False  # one step per graph call: bit-identical runs (see _run)
+    deterministic: bool = False  # one step per graph call: bit-identical runs
 
 
 def _split(prepared, k: int, i: int):
@@ -59,17 +54,15 @@ def _split(prepared, k: int, i: int):
 
 
 class Trainer:
+    """Pre-trains `config`'s model on `data_files` under `strategy` (loop.Task)."""
+
     def __init__(self, config: ElectraConfig, strategy: tf.distribute.Strategy,
                  data_files: list[str], special, vocab_file: str | None,
                  options: TrainOptions, unigram_counts: list[int] | None = None):
-        self.config = config
-        self.strategy = strategy
-        self.options = options
-        self.special = special
-        self.vocab_file = vocab_file
-        self.data_files = data_files
+        self.config, self.strategy, self.options = config, strategy, options
+        self.special, self.vocab_file, self.data_files = special, vocab_file, data_files
         self.num_replicas = strategy.num_replicas_in_sync
-        self.is_chief = _is_chief(strategy)
+        self.is_chief = distribution.is_chief(strategy)
         # Multi-worker: every worker must write checkpoints; only the chief's count.
         self.write_dir = options.model_dir if self.is_chief else os.path.join(
             options.model_dir, f".worker_{strategy.cluster_resolver.task_id}")
@@ -77,122 +70,63 @@ class Trainer:
         if batch % (self.num_replicas * k):
             raise ValueError(f"--batch_size={batch} must be divisible by replicas "
                              f"({self.num_replicas}) x gradient_accumulation_steps ({k})")
-        self.per_replica_batch = batch // self.num_replicas
         self.seq_length = config.pretraining.max_seq_length
-        log_probs = None
-        if unigram_counts is not None:  # add-one smoothed corpus unigram distribution
-            vocab_size = config.encoder.vocab_size
-            counts = np.asarray(unigram_counts, np.float64)[:vocab_size] + 1.0
-            counts = np.pad(counts, (0, vocab_size - len(counts)), constant_values=1.0)
-            log_probs = np.log(counts / counts.sum()).astype(np.float32)
+        log_probs = (None if unigram_counts is None else
+                     objectives.smoothed_unigram(unigram_counts, config.encoder.vocab_size))
         self.objective = objectives.get_objective(config, special, log_probs)
         with strategy.scope():
             self.model = ElectraPretrainingModel(config)
             self.model.build()
             self.optimizer = optimization.create_optimizer(config.optimizer)
             self.optimizer.build(self.model.trainable_variables)
-        self.iterator = None  # made after restore(): it starts at the restored step
-        self._skip_steps = 0
+        self.iterator = None  # made by train(), after restore(): it starts at the step
         self.checkpoint, self.manager = checkpoints.pretraining_checkpoint(
             self.model, self.optimizer, self.write_dir, options.keep_checkpoints)
-        self._grad_fns, self._loops = {}, {}  # per training phase (two-stage)
-        self._sample_batch = None
+        self._grad_fns, self._runners = {}, {}  # per training phase (two-stage)
         self._probe = None
         if options.probe_data and self.is_chief:
             self._probe = representation.probe_batch(options.probe_data, self.seq_length)
+        self._example = None
+        if options.example_every and vocab_file is not None:
+            self._example = summaries.CorruptedExample(data_files, self.seq_length,
+                                                       options.seed, vocab_file)
+        self._writer = None
 
     # ------------------------------------------------------------------ data
-    def _dataset_fn(self, ctx: tf.distribute.InputContext):
-        batches_per_step = self.num_replicas // ctx.num_input_pipelines
-        batch = ctx.get_per_replica_batch_size(self.config.optimizer.train_batch_size)
-        return input_pipeline.make_dataset(
-            self.data_files, batch, self.seq_length, self.options.seed,
-            self.options.shuffle_buffer, ctx, skip_batches=self._skip_steps * batches_per_step)
+    def _dataset_fn(self, skip_steps: int):
+        def dataset_fn(ctx: tf.distribute.InputContext):
+            batches_per_step = self.num_replicas // ctx.num_input_pipelines
+            batch = ctx.get_per_replica_batch_size(self.config.optimizer.train_batch_size)
+            return input_pipeline.make_dataset(
+                self.data_files, batch, self.seq_length, self.options.seed,
+                self.options.shuffle_buffer, ctx, skip_batches=skip_steps * batches_per_step)
+        return dataset_fn
 
     def _make_iterator(self):
-        """The input stream, after the batches the restored steps consumed: restored from
-        the checkpoint's iterator state where it has one for these data and settings,
-        else by skipping (checkpoints.py says when and what each costs)."""
-        latest = self.manager.latest_checkpoint
+        """The input stream after the batches the restored steps consumed."""
         fingerprint = checkpoints.input_fingerprint(
             self.data_files, seed=self.options.seed,
             batch=self.config.optimizer.train_batch_size, length=self.seq_length,
             shuffle_buffer=self.options.shuffle_buffer, replicas=self.num_replicas)
-        saved, saved_skip = (checkpoints.saved_input(latest, fingerprint) if latest
-                             else ("none", 0))
-        # a saved state restores only into a pipeline built as the saving run's was
-        self._skip_steps = saved_skip if saved == "ok" else self.step
-        self.iterator = iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
-        kept = checkpoints.keep_input(self.checkpoint, self.iterator, fingerprint,
-                                      self._skip_steps)
-        if saved == "ok" and kept:
-            checkpoints.restore_input(latest, self.iterator)
-        elif saved == "ok":  # saved under another one-replica strategy; this one's iterator
-            # cannot be restored (tf.distribute's MirroredStrategy on one device)
-            self._skip_steps = self.step
-            self.iterator = iter(self.strategy.distribute_datasets_from_function(
-                self._dataset_fn))
-        elif saved == "other" and self.step:
-            print(f"note: the data or input settings differ from {latest}'s: the stream "
-                  f"starts after skipping the {self.step} steps' batches of these data",
-                  flush=True)
+        self.iterator, self._skip_steps = checkpoints.resume_input(
+            self.checkpoint, self.manager, self.strategy, self._dataset_fn, fingerprint,
+            self.step)
 
     # ------------------------------------------------------------------ step
     def phase(self, step: int) -> str | None:
-        """Two-stage training: "generator" (MLM only) before two_stage_steps, then
-        "discriminator" (generator frozen); None otherwise."""
-        if self.config.pretraining.training != "two_stage":
-            return None
-        return "generator" if step < self.config.pretraining.two_stage_steps else "discriminator"
+        return two_stage.phase(self.config, step)
 
     def phase_variables(self, phase: str | None) -> list:
-        """The variables a phase trains (all, except the other network in two-stage)."""
-        m = self.model
-        if phase is None:
-            return m.trainable_variables
-        if phase == "generator":
-            frozen = (m.discriminator.transformer_layers
-                      + [m.discriminator.embeddings_projection, m.discriminator_head,
-                         m.sentence_head])
-        else:
-            frozen = m.generator.transformer_layers + [m.generator.embeddings_projection,
-                                                       m.generator_head, m.generator_embeddings]
-        skip = {id(v) for layer in frozen if layer is not None for v in layer.weights}
-        if phase == "generator":  # the generator's tied table is the shared one: keep it
-            skip -= {id(v) for v in m.embeddings.weights}
-        return [v for v in m.trainable_variables if id(v) not in skip]
+        return two_stage.trained_variables(self.model, phase)
 
     def _grad_fn(self, phase):
         if phase not in self._grad_fns:
             self._grad_fns[phase] = tf.function(
-                lambda fields, dens: self._grad_fn_impl(fields, dens, phase),
+                lambda fields, dens: self._micro_gradients(fields, dens, phase),
                 jit_compile=self.options.jit_compile)
         return self._grad_fns[phase]
 
-    def _run(self, phase, n: int):
-        """n optimisation steps: (summed metrics, first non-finite step or -1). One graph
-        call runs all n steps, except with options.deterministic, where each step is a
-        call of its own: a multi-step graph loop does not repeat bit-exactly from run to
-        run on CPU (with oneDNN or Eigen kernels, XLA fusion on or off, one loop iteration
-        or one inter-op thread at a time; benchmarks/RESULTS.md), while one step per call
-        does."""
-        loop = self._loop(phase)
-        if not self.options.deterministic:
-            return loop(tf.constant(n, tf.int64))
-        total, first_bad = None, -1
-        for i in range(n):
-            sums, bad = loop(tf.constant(1, tf.int64))
-            total = sums if total is None else {k: total[k] + sums[k] for k in total}
-            if first_bad < 0 and int(bad) >= 0:
-                first_bad = i
-        return total, first_bad
-
-    def _loop(self, phase):
-        if phase not in self._loops:
-            self._loops[phase] = tf.function(lambda n: self._loop_impl(n, phase))
-        return self._loops[phase]
-
-    def _grad_fn_impl(self, micro_fields, dens, phase=None):
+    def _micro_gradients(self, micro_fields, dens, phase=None):
         micro = MaskedBatch(**micro_fields)  # tf.function takes dicts, not dataclasses
         variables = self.phase_variables(phase)
         fp16 = self.options.mixed_precision == "mixed_float16"
@@ -202,8 +136,7 @@ class Trainer:
             loss = tf.add_n([weight * num / (dens[name] + LOSS_EPS)
                              for name, (weight, num, _) in terms.items()])
         grads = compute_gradients(tape, loss, variables, FLOAT16_LOSS_SCALE if fp16 else None)
-        sums = dict(sums, loss=loss)
-        return grads, sums
+        return grads, dict(sums, loss=loss)
 
     def gradients(self, prepared: MaskedBatch, dens: dict, phase=None):
         """(gradients of phase_variables(phase), metric sums incl. "loss") of this replica's
@@ -230,29 +163,61 @@ class Trainer:
         sums["grad_norm"] = norm / self.num_replicas  # summed over replicas below
         return sums
 
-    def _loop_impl(self, num_steps, phase=None):
-        """num_steps optimisation steps in one graph; returns summed metrics and the
-        first step (0-based in this loop) whose loss was not finite, or -1."""
-        def one_step():
-            per_replica = self.strategy.run(self.replica_step,
-                                            args=(next(self.iterator), phase))
-            sums = {n: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                    for n, v in per_replica.items()}
-            return sums, tf.logical_not(tf.math.is_finite(sums["loss"]))
+    def _global_step(self, phase):
+        per_replica = self.strategy.run(self.replica_step, args=(next(self.iterator), phase))
+        return {n: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for n, v in per_replica.items()}
 
-        acc, bad = one_step()
-        first_bad = tf.where(bad, tf.constant(0, tf.int64), tf.constant(-1, tf.int64))
-        for i in tf.range(tf.constant(1, tf.int64), tf.cast(num_steps, tf.int64)):
-            sums, bad = one_step()
-            acc = {n: acc[n] + sums[n] for n in acc}
-            first_bad = tf.where(tf.logical_and(bad, first_bad < 0), i, first_bad)
-        return acc, first_bad
-
-    # ------------------------------------------------------------------ run
+    # ------------------------------------------------------------- loop.Task
     @property
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
+    def steps_until_boundary(self, step: int) -> int | None:
+        """To the next text summary and the two-stage switch."""
+        limits = [two_stage.steps_in_phase(self.config, step)]
+        if self._example is not None:
+            limits.append(self.options.example_every - step % self.options.example_every)
+        limits = [n for n in limits if n is not None]
+        return min(limits) if limits else None
+
+    def run_steps(self, n: int):
+        phase = self.phase(self.step)
+        if two_stage.is_switch(self.config, self.step):
+            two_stage.init_discriminator_from_generator(self.model)
+            if self.is_chief:
+                print(f"two-stage: discriminator initialised from the generator at step "
+                      f"{self.step}; the generator is frozen from now on", flush=True)
+        if phase not in self._runners:
+            self._runners[phase] = loop.steps_runner(
+                lambda: self._global_step(phase), graph_loop=not self.options.deterministic)
+        try:
+            return self._runners[phase](n)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            raise self._data_failure(e) from None
+
+    def end_chunk(self, sums: dict, n: int, seconds: float) -> None:
+        step = self.step
+        metrics = self.objective.summarize(sums)
+        metrics["loss"] = float(sums["loss"]) / n
+        metrics["grad_norm"] = float(sums["grad_norm"]) / n
+        metrics["learning_rate"] = learning_rate(self.optimizer)
+        metrics["examples_per_second"] = (n * self.config.optimizer.train_batch_size
+                                          / max(seconds, 1e-9))
+        if self._probe is not None:  # the main network's token vectors on held-out text
+            p = self._probe
+            hidden = self.model.discriminator.encode(p["input_ids"], p["segment_ids"],
+                                                     p["input_mask"], training=False)
+            metrics.update(representation.measures(np.asarray(hidden), p["input_mask"]))
+        summaries.write_scalars(self._writer, step, metrics)
+        if self.options.progress and self.is_chief:
+            print(summaries.progress_line(step, self.config.optimizer.num_train_steps, metrics),
+                  flush=True)
+        self.last_metrics = metrics
+        if self._example is not None and step % self.options.example_every == 0:
+            self._example.write(self._writer, step, self.model, self.objective)
+
+    # ------------------------------------------------------------------ run
     def restore(self) -> int:
         latest = checkpoints.restore_latest(self.checkpoint, self.manager)
         if latest:
@@ -265,67 +230,39 @@ class Trainer:
         checkpoints.init_weights(self.model, path)
 
     def train(self, num_steps: int | None = None) -> dict:
+        """Trains to step `num_steps` (default: the config's), resuming the latest
+        checkpoint; exports both networks at the end. Returns the last logged metrics."""
         cfg, opts = self.config, self.options
         total = cfg.optimizer.num_train_steps if num_steps is None else num_steps
-        os.makedirs(self.write_dir, exist_ok=True)
-        with open(os.path.join(self.write_dir, "config.json"), "w") as f:
-            f.write(cfg.to_json())
-        if self.vocab_file and self.is_chief:  # fine-tuning from --model_dir finds it here
-            shutil.copyfile(self.vocab_file, os.path.join(self.write_dir, "vocab.txt"))
-        writer = (tf.summary.create_file_writer(opts.model_dir) if self.is_chief
-                  else tf.summary.create_noop_writer())
+        self._write_run_files()
+        self._writer = (tf.summary.create_file_writer(opts.model_dir) if self.is_chief
+                        else tf.summary.create_noop_writer())
         if self.is_chief and self.step == 0:
-            summaries.log_hparams(writer, cfg)
+            summaries.log_hparams(self._writer, cfg)
         self.restore()
         self._make_iterator()
-        last = {}
-        interrupted = False
-        previous_handler = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # save on kill too
+        self.last_metrics = {}
+        settings = loop.LoopSettings(
+            total_steps=total, log_every=opts.log_every, save_every=opts.save_every,
+            kill_at_step=opts.kill_at_step, error=TrainingError,
+            nan_hint="Lower --learning_rate, or use --mixed_precision=mixed_bfloat16 / none")
         try:
-            while self.step < total:
-                start_step = self.step
-                n = min(opts.log_every - start_step % opts.log_every,
-                        opts.save_every - start_step % opts.save_every, total - start_step)
-                if opts.example_every:  # end a graph loop where a text summary is due
-                    n = min(n, opts.example_every - start_step % opts.example_every)
-                phase = self.phase(start_step)
-                if phase == "generator":  # do not run past the two-stage switch
-                    n = min(n, cfg.pretraining.two_stage_steps - start_step)
-                if phase == "discriminator" and start_step == cfg.pretraining.two_stage_steps:
-                    self._init_discriminator_from_generator()
-                t0 = time.time()
-                try:
-                    sums, first_bad = self._run(phase, n)
-                except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-                    raise self._data_failure(e) from None
-                elapsed = time.time() - t0
-                sums = {k: v.numpy() for k, v in sums.items()}
-                if int(first_bad) >= 0:
-                    raise TrainingError(
-                        f"loss became NaN/inf at step {start_step + int(first_bad) + 1}; "
-                        f"the last good checkpoint is {self.manager.latest_checkpoint}. Lower "
-                        f"--learning_rate, or use --mixed_precision=mixed_bfloat16 / none")
-                last = self._log(writer, sums, n, elapsed)
-                if opts.kill_at_step is not None and self.step >= opts.kill_at_step:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                if self.step % opts.save_every == 0 or self.step >= total:
-                    self.manager.save(checkpoint_number=self.step)
-                if opts.example_every and self.step % opts.example_every == 0:
-                    self._log_example(writer)
-        except KeyboardInterrupt:
-            interrupted = True
-            self.manager.save(checkpoint_number=self.step)
-            print(f"interrupted: saved a checkpoint at step {self.step}; re-run the same "
-                  f"command to continue", flush=True)
+            finished = loop.run(self, self.manager, settings)
         finally:
-            signal.signal(signal.SIGTERM, previous_handler)
-            writer.flush()
-        if not interrupted and self.step >= total:
+            self._writer.flush()
+        if finished:
             self.export(os.path.join(self.write_dir, "discriminator"), "discriminator")
             if self.model.generator is not None:
                 self.export(os.path.join(self.write_dir, "generator"), "generator")
-        return last
+        return self.last_metrics
+
+    def _write_run_files(self) -> None:
+        """config.json, and the vocabulary (fine-tuning from --model_dir finds it there)."""
+        os.makedirs(self.write_dir, exist_ok=True)
+        with open(os.path.join(self.write_dir, "config.json"), "w") as f:
+            f.write(self.config.to_json())
+        if self.vocab_file and self.is_chief:
+            shutil.copyfile(self.vocab_file, os.path.join(self.write_dir, "vocab.txt"))
 
     def _data_failure(self, error) -> Exception:
         """A record that cannot be read or parsed, met mid-run: save a checkpoint at the
@@ -341,74 +278,9 @@ class Trainer:
                          f"checks an output) or leave the file out of --data, then re-run "
                          f"the same command to continue")
 
-    def _init_discriminator_from_generator(self) -> None:
-        """Two-stage training's switch: the discriminator starts as the generator."""
-        m = self.model
-        gen = weights.encoder_weights(m.generator, "encoder")
-        disc = weights.encoder_weights(m.discriminator, "encoder")
-        for name, var in disc.items():
-            var.assign(gen[name])
-        if self.is_chief:
-            print(f"two-stage: discriminator initialised from the generator at step "
-                  f"{self.step}; the generator is frozen from now on", flush=True)
-
-    # ------------------------------------------------------------------ logs
-    def _log(self, writer, sums, n, elapsed) -> dict:
-        step = self.step
-        metrics = self.objective.summarize(sums)
-        metrics["loss"] = float(sums["loss"]) / n
-        metrics["grad_norm"] = float(sums["grad_norm"]) / n
-        metrics["learning_rate"] = learning_rate(self.optimizer)
-        batch = self.config.optimizer.train_batch_size
-        metrics["examples_per_second"] = n * batch / max(elapsed, 1e-9)
-        if self._probe is not None:  # the main network's token vectors on held-out text
-            p = self._probe
-            hidden = self.model.discriminator.encode(p["input_ids"], p["segment_ids"],
-                                                     p["input_mask"], training=False)
-            metrics.update(representation.measures(np.asarray(hidden), p["input_mask"]))
-        summaries.write_scalars(writer, step, metrics)
-        if self.options.progress and self.is_chief:
-            print(summaries.progress_line(step, self.config.optimizer.num_train_steps, metrics),
-                  flush=True)
-        return metrics
-
-    def _log_example(self, writer) -> None:
-        """A text summary of one corrupted example, replaced tokens marked."""
-        if self.vocab_file is None:
-            return
-        from electra_tf.tokenization import load_vocab
-
-        if self._sample_batch is None:  # the longest of the stream's first 16 examples
-            ds = input_pipeline.make_dataset(self.data_files, 16, self.seq_length,
-                                             self.options.seed, shuffle_buffer=1)
-            batch = next(iter(ds))
-            i = int(np.argmax(np.sum(batch["input_mask"], axis=1)))
-            self._sample_batch = {k: v[i:i + 1] for k, v in batch.items()}
-            self._vocab = load_vocab(self.vocab_file)
-        prepared = self.objective.prepare(self._sample_batch, self.options.seed + self.step)
-        _, _, aux = self.objective.loss_terms(self.model, prepared,
-                                              self.options.seed + self.step, training=False)
-        text = summaries.render_corrupted(np.asarray(prepared.original_ids[0]),
-                                np.asarray(aux["fake_ids"][0]), np.asarray(aux["labels"][0]),
-                                np.asarray(prepared.input_mask[0]), self._vocab)
-        with writer.as_default(step=self.step):
-            tf.summary.text("corrupted_example", text)
-
-    # ------------------------------------------------------------------ export
     def export(self, directory: str, which: str) -> str:
         """Writes one network (export.py) and says so."""
         path = export.export_network(self.model, self.config, which, directory, self.vocab_file)
         if self.is_chief:
             print(f"saved the {which} to {directory}", flush=True)
         return path
-
-
-def _is_chief(strategy) -> bool:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and
-                                             resolver.task_id == 0 and
-                                             "chief" not in resolver.cluster_spec().as_dict())
-
-

@@ -1,11 +1,9 @@
-"""A task-agnostic fine-tuning loop (tf.distribute, mixed precision, TensorBoard) and
-batched prediction. Tasks supply a model, features and a per-example loss."""
+"""Fine-tuning's step under tf.distribute (mixed precision, the clipped update shared
+with pre-training), run by the one training loop (electra_tf/loop.py), and batched
+prediction. Tasks (finetune/tasks.py) supply a model, features and a per-example loss."""
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
-import signal
 import sys
 import time
 import weakref
@@ -13,18 +11,18 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from electra_tf import optimization
+from electra_tf import loop, optimization
 from electra_tf.train_step import (FLOAT16_LOSS_SCALE, compute_gradients, learning_rate,
                                    seed_states, sum_clip_apply)
 from finetune import batching, layerwise_lr
 
 
-class FinetuneError(RuntimeError):
+class FinetuneError(loop.TrainingError):
     """Fine-tuning cannot go on; the message says why."""
 
 
-@dataclasses.dataclass
-class FinetuneOptions:
+@dataclasses.dataclass(kw_only=True)
+class FinetuneOptions(loop.RunOptions):
     learning_rate: float
     layer_decay: float
     layer_decay_mode: str = "paper"
@@ -34,9 +32,7 @@ class FinetuneOptions:
     epochs: float = 3.0
     seed: int = 0
     clip_norm: float = 1.0
-    mixed_precision: str = "none"
     log_every: int = 50
-    progress: bool = True
 
 
 def num_train_steps(num_examples: int, batch_size: int, epochs: float) -> int:
@@ -83,7 +79,8 @@ def make_train_step(model, loss_fn, opts: FinetuneOptions, strategy: tf.distribu
                     optimizer):
     """batch -> the global batch's loss, after one optimisation step (one graph; batches
     of other lengths reuse it: `reduce_retracing` turns the length into a dynamic axis
-    after the second one seen, instead of a trace per length)."""
+    after the second one seen, instead of a trace per length; inside `train`'s loop it
+    is traced once, with the stream's dynamic length)."""
     fp16 = opts.mixed_precision == "mixed_float16"
     variables = model.trainable_variables
 
@@ -130,7 +127,7 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: FinetuneOptions
           strategy: tf.distribute.Strategy, writer=None, label: str = "",
           checkpoint_dir: str | None = None, save_every: int = 0,
           kill_at_step: int | None = None) -> dict:
-    """Fine-tunes `model` in place; returns {"steps", "loss", "seconds"}.
+    """Fine-tunes `model` in place (loop.run); returns {"steps", "loss", "seconds"}.
 
     loss_fn(outputs, batch) -> [B] per-example losses (float32). The step loss is
     their sum over the global batch divided by the global batch size.
@@ -152,59 +149,77 @@ def train(model, features: dict[str, np.ndarray], loss_fn, opts: FinetuneOptions
     with strategy.scope():
         optimizer = make_optimizer(model, opts, total)
         optimizer.build(model.trainable_variables)
-    manager, start = None, 0
-    if checkpoint_dir:
-        checkpoint = tf.train.Checkpoint(weights=list(model.weights), optimizer=optimizer,
-                                         dropout_rng=seed_states(model))
-        manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=1)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            start = int(optimizer.iterations.numpy())
-            print(f"fine-tune{label}: resumed from {manager.latest_checkpoint} at step "
-                  f"{start}", flush=True)
-    ds = train_dataset(features, opts, start)
-    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    manager = _resume(model, optimizer, checkpoint_dir, label) if checkpoint_dir else None
+    start = int(optimizer.iterations.numpy())
+    iterator = iter(strategy.experimental_distribute_dataset(
+        train_dataset(features, opts, start)))
     step = make_train_step(model, loss_fn, opts, strategy, optimizer)
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=start, desc=f"fine-tune{label}",
-               disable=not opts.progress, file=sys.stderr, mininterval=2.0,
-               dynamic_ncols=True)
-    t0, running, last = time.time(), [], float("nan")
-    previous_handler = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # save on kill too
+    run = _FinetuneRun(optimizer, lambda: {"loss": step(next(iterator))}, opts, total, writer,
+                       label)
+    settings = loop.LoopSettings(
+        total_steps=total, log_every=opts.log_every, save_every=save_every,
+        save_at_end=False, kill_at_step=kill_at_step, error=FinetuneError,
+        nan_hint="Lower --learning_rate or use --mixed_precision=none", label=f" of{label}")
+    t0 = time.time()
     try:
-        for i in range(start, total):
-            loss = float(step(next(iterator)))
-            if not math.isfinite(loss):
-                raise FinetuneError(f"loss became NaN/inf at step {i + 1}: lower "
-                                    f"--learning_rate or use --mixed_precision=none")
-            running.append(loss)
-            bar.update(1)
-            if (i + 1) % opts.log_every == 0 or i + 1 == total:
-                last = float(np.mean(running))
-                running = []
-                bar.set_postfix(loss=f"{last:.4f}")
-                if writer is not None:
-                    with writer.as_default(step=i + 1):
-                        tf.summary.scalar("train/loss", last)
-                        tf.summary.scalar("train/learning_rate", learning_rate(optimizer))
-            if manager is not None and save_every and (i + 1) % save_every == 0:
-                manager.save(checkpoint_number=i + 1)
-            if kill_at_step is not None and i + 1 >= kill_at_step:
-                os.kill(os.getpid(), signal.SIGKILL)
-    except KeyboardInterrupt:
-        if manager is not None:
-            manager.save(checkpoint_number=int(optimizer.iterations.numpy()))
-            print(f"\ninterrupted: saved a checkpoint of{label} at step "
-                  f"{int(optimizer.iterations.numpy())}; re-run the same command to continue",
-                  file=sys.stderr, flush=True)
-        raise
+        finished = loop.run(run, manager, settings)
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        bar.close()
-    return {"steps": total, "loss": last, "seconds": time.time() - t0}
+        run.bar.close()
+    if not finished:
+        raise KeyboardInterrupt
+    return {"steps": total, "loss": run.last_loss, "seconds": time.time() - t0}
+
+
+def _resume(model, optimizer, checkpoint_dir: str, label: str):
+    """The manager of a fine-tuning run's checkpoints, its latest one restored."""
+    checkpoint = tf.train.Checkpoint(weights=list(model.weights), optimizer=optimizer,
+                                     dropout_rng=seed_states(model))
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=1)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"fine-tune{label}: resumed from {manager.latest_checkpoint} at step "
+              f"{int(optimizer.iterations.numpy())}", flush=True)
+    return manager
+
+
+class _FinetuneRun:
+    """The fine-tuning steps as a loop.Task: one graph call per step (a batch's length
+    changes from step to step), a progress bar, and the mean loss of every log_every
+    steps on the bar and TensorBoard."""
+
+    def __init__(self, optimizer, one_step, opts: FinetuneOptions, total: int, writer,
+                 label: str):
+        from tqdm import tqdm
+
+        self.optimizer, self.opts, self.total, self.writer = optimizer, opts, total, writer
+        self.runner = loop.steps_runner(one_step, graph_loop=False)
+        self.bar = tqdm(total=total, initial=self.step, desc=f"fine-tune{label}",
+                        disable=not opts.progress, file=sys.stderr, mininterval=2.0,
+                        dynamic_ncols=True)
+        self.losses, self.last_loss = [], float("nan")
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def steps_until_boundary(self, step: int) -> None:
+        return None
+
+    def run_steps(self, n: int):
+        return self.runner(n, progress=self.bar.update)
+
+    def end_chunk(self, sums: dict, n: int, seconds: float) -> None:
+        self.losses.append((float(sums["loss"]), n))
+        step = self.step
+        if step % self.opts.log_every and step < self.total:
+            return
+        self.last_loss = sum(s for s, _ in self.losses) / sum(k for _, k in self.losses)
+        self.losses = []
+        self.bar.set_postfix(loss=f"{self.last_loss:.4f}")
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.scalar("train/loss", self.last_loss)
+                tf.summary.scalar("train/learning_rate", learning_rate(self.optimizer))
 
 
 def predict(model, features: dict[str, np.ndarray], strategy: tf.distribute.Strategy,

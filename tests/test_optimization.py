@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from electra_tf import optimization
+from electra_tf.kernels import adam
 
 
 def test_schedule_hand_computed():
@@ -63,9 +64,9 @@ def test_fused_adam_tracks_the_keras_ops_path_over_many_steps():
     assert it_ref == it_fused == 20
     # float32 rounding apart, the same steps: uncompensated, the fused kernel's v was
     # 1.3e-5 and its weights 6.5e-6 relatively off after these 20 steps (measured); its m
-    # slot holds s m (optimization._v_scale)
+    # slot holds s m (kernels.adam.v_scale)
     n = len(w_ref)
-    scale = optimization._v_scale(0.999)
+    scale = adam.v_scale(0.999)
     for a, b in zip(w_fused, w_ref):
         np.testing.assert_allclose(a, b, rtol=3e-6, atol=1e-8)
     for a, b in zip(s_fused[:n], s_ref[:n]):

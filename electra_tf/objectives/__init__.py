@@ -11,6 +11,8 @@
 `--objective` selects one: electra (default), electra_15, bert, replace_mlm,
 all_tokens_mlm (paper Table 5); further variants are config options (docs/pretraining.md).
 """
+import numpy as np
+
 from electra_tf.objectives.common import (auc_from_histograms, auc_histograms,  # noqa: F401
                                           sample_tokens, sigmoid_xent, softmax_xent, summarize)
 from electra_tf.objectives.electra import Electra15Objective, ElectraObjective
@@ -22,3 +24,11 @@ OBJECTIVES = {cls.name: cls for cls in (ElectraObjective, Electra15Objective, Be
 
 def get_objective(config, special, unigram_log_probs=None):
     return OBJECTIVES[config.pretraining.objective](config, special, unigram_log_probs)
+
+
+def smoothed_unigram(unigram_counts, vocab_size: int) -> np.ndarray:
+    """The corpus' token counts (strategic masking, the unigram generator) as an add-one
+    smoothed log distribution over the vocabulary."""
+    counts = np.asarray(unigram_counts, np.float64)[:vocab_size] + 1.0
+    counts = np.pad(counts, (0, vocab_size - len(counts)), constant_values=1.0)
+    return np.log(counts / counts.sum()).astype(np.float32)
