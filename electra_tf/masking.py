@@ -19,10 +19,10 @@ from electra_tf import random_ops
 
 @dataclasses.dataclass
 class MaskedBatch:
-    input_ids: object        # [B, L] ids after masking (generator input)
+    token_ids: object        # [B, L] ids after masking (generator input)
     original_ids: object     # [B, L]
     segment_ids: object      # [B, L]
-    input_mask: object       # [B, L]
+    padding_mask: object     # [B, L] 1 for real tokens
     positions: object        # [B, N] masked positions (0 for unused slots)
     mlm_ids: object          # [B, N] original ids at positions (0 for unused)
     mlm_weights: object      # [B, N] float32, 1 for used slots
@@ -30,15 +30,15 @@ class MaskedBatch:
     example_index: object    # [B] int64 stream positions (the seeds' source)
 
 
-def candidates_mask(input_ids, input_mask, special):
-    ok = ops.cast(input_mask, "bool")
+def candidates_mask(token_ids, padding_mask, special):
+    ok = ops.cast(padding_mask, "bool")
     for token in (special.cls, special.sep, special.mask, special.pad):
-        ok = ops.logical_and(ok, ops.not_equal(input_ids, token))
+        ok = ops.logical_and(ok, ops.not_equal(token_ids, token))
     return ok
 
 
-def num_to_predict(input_mask, mask_prob, max_predictions):
-    num_tokens = ops.sum(ops.cast(input_mask, "float32"), axis=-1)
+def num_to_predict(padding_mask, mask_prob, max_predictions):
+    num_tokens = ops.sum(ops.cast(padding_mask, "float32"), axis=-1)
     n = ops.cast(ops.round(num_tokens * mask_prob), "int32")
     return ops.maximum(1, ops.minimum(max_predictions, n))
 
@@ -59,18 +59,18 @@ def first_occurrence(positions, weights):
     return weights * ops.cast(ops.equal(dup_before, 0.0), "float32")
 
 
-def scatter_tokens(input_ids, positions, tokens, slot_weights):
+def scatter_tokens(token_ids, positions, tokens, slot_weights):
     """Writes tokens[b, n] at positions[b, n] for slots with slot_weights 1, never at
     position 0. Like the original's scatter_update, several slots at one position
     write the floor of their mean (exact when they carry the same token; callers
     pass one slot per position otherwise). Returns (new ids, [B, L] int32 updated)."""
-    length = input_ids.shape[1]
+    length = token_ids.shape[1]
     onehot = ops.cast(slot_onehot(positions, slot_weights, length), "int32")
     count = ops.sum(onehot, axis=1)
     updated = ops.minimum(count, 1)
     values = ops.sum(onehot * ops.cast(tokens, "int32")[:, :, None], axis=1)
     values = ops.floor_divide(values, ops.maximum(count, 1))
-    new_ids = ops.where(updated > 0, values, ops.cast(input_ids, "int32"))
+    new_ids = ops.where(updated > 0, values, ops.cast(token_ids, "int32"))
     return new_ids, updated
 
 
@@ -128,15 +128,17 @@ def span_positions(cand, count, n, task, pos_seeds, len_seeds):
 
 
 def mask_batch(batch, config, special, seed, unigram_log_probs=None) -> MaskedBatch:
-    input_ids = ops.cast(batch["input_ids"], "int32")
-    input_mask = ops.cast(batch["input_mask"], "int32")
+    """A batch as read from the records (their feature names: input_ids, input_mask,
+    segment_ids, example_index) -> a MaskedBatch (the backbone's names from here on)."""
+    token_ids = ops.cast(batch["input_ids"], "int32")
+    padding_mask = ops.cast(batch["input_mask"], "int32")
     index = batch["example_index"]
     task = config.pretraining
     n = task.num_predictions
 
-    cand = candidates_mask(input_ids, input_mask, special)
+    cand = candidates_mask(token_ids, padding_mask, special)
     has_cand = ops.cast(ops.any(cand, axis=-1), "float32")
-    count = num_to_predict(input_mask, task.mask_prob, n)
+    count = num_to_predict(padding_mask, task.mask_prob, n)
     weights = ops.cast(ops.arange(n)[None, :] < count[:, None], "float32") * has_cand[:, None]
 
     pos_seeds = random_ops.example_seeds(seed, index, random_ops.POSITIONS)
@@ -152,16 +154,16 @@ def mask_batch(batch, config, special, seed, unigram_log_probs=None) -> MaskedBa
                 raise ValueError("masking=strategic needs the data's unigram counts "
                                  "(unigram_counts.json from build_tfrecords)")
             # rarer tokens are chosen more often: weight ~ p(token) ** -alpha
-            log_weight = -task.strategic_alpha * ops.take(unigram_log_probs, input_ids)
+            log_weight = -task.strategic_alpha * ops.take(unigram_log_probs, token_ids)
         positions = sample_positions(cand, n, task.mask_sampling, pos_seeds, log_weight)
     positions = positions * ops.cast(weights, "int32")
-    mlm_ids = ops.take_along_axis(input_ids, positions, axis=1) * ops.cast(weights, "int32")
+    mlm_ids = ops.take_along_axis(token_ids, positions, axis=1) * ops.cast(weights, "int32")
 
     keep_seeds = random_ops.example_seeds(seed, index, random_ops.MASK_OR_KEEP)
     u = random_ops.per_example_uniform(keep_seeds, (n,))
     to_mask = weights * ops.cast(u < task.mask_token_prob, "float32")
     mask_tokens = ops.full_like(positions, special.mask)
-    masked_ids, _ = scatter_tokens(input_ids, positions, mask_tokens, to_mask)
+    masked_ids, _ = scatter_tokens(token_ids, positions, mask_tokens, to_mask)
     if task.mask_random_prob > 0:  # BERT's 10% random tokens (one per distinct position)
         to_random = first_occurrence(positions, weights) * ops.cast(
             (u >= task.mask_token_prob) &
@@ -171,7 +173,7 @@ def mask_batch(batch, config, special, seed, unigram_log_probs=None) -> MaskedBa
         random_ids = ops.cast(ops.floor(r * config.encoder.vocab_size), "int32")
         masked_ids, _ = scatter_tokens(masked_ids, positions, random_ids, to_random)
     return MaskedBatch(
-        input_ids=masked_ids, original_ids=input_ids,
-        segment_ids=ops.cast(batch["segment_ids"], "int32"), input_mask=input_mask,
+        token_ids=masked_ids, original_ids=token_ids,
+        segment_ids=ops.cast(batch["segment_ids"], "int32"), padding_mask=padding_mask,
         positions=positions, mlm_ids=mlm_ids, mlm_weights=weights,
         slot_first=first_occurrence(positions, weights), example_index=index)

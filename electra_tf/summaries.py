@@ -83,6 +83,6 @@ class CorruptedExample:
         _, _, aux = objective.loss_terms(model, prepared, self.seed + step, training=False)
         text = render_corrupted(np.asarray(prepared.original_ids[0]),
                                 np.asarray(aux["fake_ids"][0]), np.asarray(aux["labels"][0]),
-                                np.asarray(prepared.input_mask[0]), self._vocab)
+                                np.asarray(prepared.padding_mask[0]), self._vocab)
         with writer.as_default(step=step):
             tf.summary.text("corrupted_example", text)

@@ -16,6 +16,7 @@ their median, resume after an interrupt, TensorBoard, results.json, saved models
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -124,7 +125,21 @@ def _save(model, task, run_dir: str, vocab: list[str], max_len: int) -> None:
         print(f"serving SavedModel: {os.path.join(run_dir, 'serving')}", flush=True)
 
 
-def run() -> None:
+@dataclasses.dataclass
+class _Setup:
+    """What every run of one command shares."""
+    task: object
+    strategy: object
+    config: object  # the encoder's EncoderConfig
+    source: str  # where the config came from
+    vocab: list
+    max_len: int
+    opts: object  # training.FinetuneOptions
+
+
+def _set_up() -> _Setup:
+    """Flags -> task (its data loaded), strategy, model config and options. Every refusal
+    comes here, before the output directory is made."""
     _check_flags()
     from finetune import tasks
     task = tasks.get_task(FLAGS.task, FLAGS)
@@ -135,12 +150,10 @@ def run() -> None:
         from electra_tf.distribution import split_cpu
         split_cpu(FLAGS.num_cpu_devices)
     import keras
-    import tensorflow as tf
 
     from electra_tf import tokenization
     from electra_tf.distribution import make_strategy
-    from finetune import recipe as recipes, results as bookkeeping, training
-    from finetune.model import load_pretrained, read_pretrained
+    from finetune import recipe as recipes
 
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
     cli.quiet_xla()
@@ -157,81 +170,109 @@ def run() -> None:
         raise UsageError(f"vocab {vocab_path} has {len(vocab)} tokens but the model "
                          f"({source}) has vocab_size={config.vocab_size}: use the "
                          f"checkpoint's vocab.txt")
-    size = recipes.size_of(config)
-    rec = recipes.get_recipe(FLAGS.recipe, size)
-    epochs = FLAGS.epochs if FLAGS.epochs is not None else task.epochs
-    opts = training.FinetuneOptions(
+    opts = _options(config, task)
+    print(f"task {task.name}: model from {source} ({recipes.size_of(config)} recipe "
+          f"'{FLAGS.recipe}'), lr {opts.learning_rate:g}, layer decay {opts.layer_decay:g} "
+          f"({opts.layer_decay_mode}), weight decay {opts.weight_decay:g}, batch "
+          f"{opts.batch_size}, {opts.epochs:g} epochs, length {max_len}, "
+          f"{strategy.num_replicas_in_sync} replica(s)", flush=True)
+    tokenizer = tokenization.WordPieceTokenizer(vocab_path, FLAGS.lower_case, FLAGS.lower_case)
+    task.load(tokenizer, max_len)  # data once for all runs; bad data stops here
+    return _Setup(task, strategy, config, source, vocab, max_len, opts)
+
+
+def _options(config, task):
+    """The fine-tuning options: the recipe's for this model size, overridden by flags."""
+    from finetune import recipe as recipes, training
+
+    rec = recipes.get_recipe(FLAGS.recipe, recipes.size_of(config))
+    return training.FinetuneOptions(
         learning_rate=FLAGS.learning_rate or rec.learning_rate,
         layer_decay=FLAGS.layer_decay if FLAGS.layer_decay is not None else rec.layer_decay,
         layer_decay_mode=rec.layer_decay_mode,
         weight_decay=FLAGS.weight_decay if FLAGS.weight_decay is not None else rec.weight_decay,
-        warmup_proportion=FLAGS.warmup_proportion, batch_size=FLAGS.batch_size, epochs=epochs,
+        warmup_proportion=FLAGS.warmup_proportion, batch_size=FLAGS.batch_size,
+        epochs=FLAGS.epochs if FLAGS.epochs is not None else task.epochs,
         mixed_precision=FLAGS.mixed_precision, log_every=FLAGS.log_every,
         progress=FLAGS.progress)
-    tokenizer = tokenization.WordPieceTokenizer(vocab_path, FLAGS.lower_case, FLAGS.lower_case)
-    print(f"task {task.name}: model from {source} ({size} recipe '{FLAGS.recipe}'), "
-          f"lr {opts.learning_rate:g}, layer decay {opts.layer_decay:g} ({opts.layer_decay_mode}),"
-          f" weight decay {opts.weight_decay:g}, batch {opts.batch_size}, {epochs:g} epochs, "
-          f"length {max_len}, {strategy.num_replicas_in_sync} replica(s)", flush=True)
-    task.load(tokenizer, max_len)  # data once for all runs; bad data stops here
 
-    # ---- runs (the output directory only now: bad data above leaves nothing behind)
+
+def _one_run(i: int, s: _Setup, pretrained, data: dict) -> tuple[dict, dict, str]:
+    """Run i (seed --seed + i): train (resuming its checkpoint), evaluate, write test
+    predictions, save. (metrics, train stats, its checkpoint directory)."""
+    import keras
+    import tensorflow as tf
+
+    from finetune import results as bookkeeping, training
+    from finetune.model import load_pretrained
+
+    run_dir = os.path.join(FLAGS.output_dir, f"run_{i}")
+    keras.utils.set_random_seed(s.opts.seed)
+    with s.strategy.scope():
+        model = s.task.build_model(s.config)
+        if FLAGS.init_checkpoint:
+            load_pretrained(model, FLAGS.init_checkpoint, pretrained)
+    writer = tf.summary.create_file_writer(run_dir)
+    stats = {"steps": 0, "seconds": 0.0}
+    checkpoint_dir = bookkeeping.checkpoint_dir(
+        run_dir, bookkeeping.command(s.task.name, FLAGS.init_checkpoint, s.source, s.opts, data))
+    if s.task.train is not None:
+        stats = training.train(model, s.task.train, s.task.loss, s.opts, s.strategy, writer,
+                               label=f" run {i + 1}/{FLAGS.num_runs}",
+                               checkpoint_dir=checkpoint_dir, save_every=FLAGS.save_every,
+                               kill_at_step=FLAGS.debug_kill_at_step)
+    t0 = time.time()
+    result = s.task.evaluate(model, s.strategy, FLAGS.eval_batch_size, run_dir)
+    paths = s.task.write_predictions(model, s.strategy, FLAGS.eval_batch_size, run_dir)
+    if paths:
+        print(f"test predictions: {', '.join(paths)}", flush=True)
+    stats["eval_seconds"] = time.time() - t0
+    with writer.as_default(step=stats["steps"]):
+        for k, v in result.items():
+            tf.summary.scalar(f"eval/{k}", v)
+    writer.flush()
+    if FLAGS.save_model or FLAGS.export_serving:
+        _save(model, s.task, run_dir, s.vocab, s.max_len)
+    return result, stats, checkpoint_dir
+
+
+def run() -> None:
+    from finetune import results as bookkeeping
+
+    s = _set_up()
+    # the output directory only now: bad data above leaves nothing behind
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    pretrained = read_pretrained(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None
+    pretrained = None
+    if FLAGS.init_checkpoint:
+        from finetune.model import read_pretrained
+        pretrained = read_pretrained(FLAGS.init_checkpoint)
     results_path = os.path.join(FLAGS.output_dir, "results.json")
     data = {name: getattr(FLAGS, name) for name in DATA_FLAGS}
-    data["max_seq_length"] = max_len
-    cmd = bookkeeping.command(task.name, FLAGS.init_checkpoint, source, opts, data)
+    data["max_seq_length"] = s.max_len
+    cmd = bookkeeping.command(s.task.name, FLAGS.init_checkpoint, s.source, s.opts, data)
     runs, train_stats = bookkeeping.finished_runs(results_path, cmd, FLAGS.seed,
                                                   FLAGS.num_runs)
     for i in range(len(runs)):
         print(f"run {i} (seed {FLAGS.seed + i}): finished earlier, kept from {results_path}",
               flush=True)
     for i in range(len(runs), FLAGS.num_runs):
-        seed = FLAGS.seed + i
-        run_dir = os.path.join(FLAGS.output_dir, f"run_{i}")
-        keras.utils.set_random_seed(seed)
-        opts.seed = seed
-        with strategy.scope():
-            model = task.build_model(config)
-            if FLAGS.init_checkpoint:
-                load_pretrained(model, FLAGS.init_checkpoint, pretrained)
-        writer = tf.summary.create_file_writer(run_dir)
-        label = f" run {i + 1}/{FLAGS.num_runs}"
-        stats = {"steps": 0, "seconds": 0.0}
-        checkpoint_dir = bookkeeping.checkpoint_dir(
-            run_dir, bookkeeping.command(task.name, FLAGS.init_checkpoint, source, opts, data))
-        if task.train is not None:
-            stats = training.train(model, task.train, task.loss, opts, strategy, writer,
-                                   label, checkpoint_dir, FLAGS.save_every,
-                                   FLAGS.debug_kill_at_step)
-        t0 = time.time()
-        result = task.evaluate(model, strategy, FLAGS.eval_batch_size, run_dir)
-        paths = task.write_predictions(model, strategy, FLAGS.eval_batch_size, run_dir)
-        if paths:
-            print(f"test predictions: {', '.join(paths)}", flush=True)
-        stats["eval_seconds"] = time.time() - t0
-        with writer.as_default(step=stats["steps"]):
-            for k, v in result.items():
-                tf.summary.scalar(f"eval/{k}", v)
-        writer.flush()
-        if FLAGS.save_model or FLAGS.export_serving:
-            _save(model, task, run_dir, vocab, max_len)
+        s.opts.seed = FLAGS.seed + i
+        result, stats, checkpoint_dir = _one_run(i, s, pretrained, data)
         runs.append(result)
-        train_stats.append(dict(stats, seed=seed))
-        print(f"run {i} (seed {seed}): " + ", ".join(f"{k} {v:.2f}" for k, v in result.items()),
-              flush=True)
-        info = task.serving() or {}
-        summary = {"task": task.name, "init_checkpoint": FLAGS.init_checkpoint, "data": data,
-                   "model": source, "recipe": FLAGS.recipe, "options": vars(opts),
+        train_stats.append(dict(stats, seed=s.opts.seed))
+        print(f"run {i} (seed {s.opts.seed}): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in result.items()), flush=True)
+        info = s.task.serving() or {}
+        summary = {"task": s.task.name, "init_checkpoint": FLAGS.init_checkpoint, "data": data,
+                   "model": s.source, "recipe": FLAGS.recipe, "options": vars(s.opts),
                    **({"labels": info["labels"]} if info.get("labels") else {}),
-                   "runs": [dict(metrics=r, **s) for r, s in zip(runs, train_stats)],
+                   "runs": [dict(metrics=r, **t) for r, t in zip(runs, train_stats)],
                    "median": bookkeeping.median(runs) if runs and runs[0] else {}}
         with open(results_path, "w") as f:  # after every run: nothing lost on interrupt
             json.dump(summary, f, indent=2)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the run is in results.json now
     if runs and runs[0]:
-        table = bookkeeping.table(task.name, runs, FLAGS.seed)
+        table = bookkeeping.table(s.task.name, runs, FLAGS.seed)
         with open(os.path.join(FLAGS.output_dir, "results.md"), "w") as f:
             f.write(table + "\n")
         print(table)

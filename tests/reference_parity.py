@@ -93,8 +93,8 @@ class OurStep:
         sampled, fake = d.pop("sampled", None), d.pop("fake_ids", None)
         prepared = MaskedBatch(**d)
         corruption = Corruption(
-            original_ids=prepared.original_ids.numpy(), masked_ids=prepared.input_ids.numpy(),
-            segment_ids=prepared.segment_ids.numpy(), input_mask=prepared.input_mask.numpy(),
+            original_ids=prepared.original_ids.numpy(), masked_ids=prepared.token_ids.numpy(),
+            segment_ids=prepared.segment_ids.numpy(), input_mask=prepared.padding_mask.numpy(),
             positions=prepared.positions.numpy(), mlm_weights=prepared.mlm_weights.numpy(),
             sampled=None if sampled is None else sampled.numpy())
         return corruption, None if fake is None else fake.numpy(), prepared, dens

@@ -34,7 +34,7 @@ def test_masking_rules_and_statistics(sampling):
         batch["example_index"] = np.arange(64, dtype=np.int64) + 64 * rep
         m = masking.mask_batch(batch, cfg, SPECIAL, seed=1)
         pos, w = np.asarray(m.positions), np.asarray(m.mlm_weights)
-        new = np.asarray(m.input_ids)
+        new = np.asarray(m.token_ids)
         counts = np.round(batch["input_mask"].sum(1) * cfg.pretraining.mask_prob).astype(int)
         assert (w.sum(1) == np.clip(counts, 1, n_slots)).all()       # num_to_predict
         for i in range(64):
@@ -96,4 +96,4 @@ def test_example_without_candidates_gets_no_prediction():
              "example_index": np.array([0], np.int64)}
     m = masking.mask_batch(batch, cfg, SPECIAL, seed=0)
     assert float(np.asarray(m.mlm_weights).sum()) == 0
-    assert np.asarray(m.input_ids).tolist() == batch["input_ids"].tolist()
+    assert np.asarray(m.token_ids).tolist() == batch["input_ids"].tolist()

@@ -31,10 +31,10 @@ class StubModel:
 def hand_batch():
     # [CLS] 5 6? ... ids: vocab is tiny; positions 1 and 2 masked, pos 3 pad slot
     return masking.MaskedBatch(
-        input_ids=np.array([[2, 4, 4, 3, 0]], np.int32),
+        token_ids=np.array([[2, 4, 4, 3, 0]], np.int32),
         original_ids=np.array([[2, 5, 1, 3, 0]], np.int32),
         segment_ids=np.zeros((1, 5), np.int32),
-        input_mask=np.array([[1, 1, 1, 1, 0]], np.int32),
+        padding_mask=np.array([[1, 1, 1, 1, 0]], np.int32),
         positions=np.array([[1, 2, 0]], np.int32),
         mlm_ids=np.array([[5, 1, 0]], np.int32),
         mlm_weights=np.array([[1, 1, 0]], np.float32),

@@ -57,7 +57,7 @@ def test_bert_80_10_10_masking_statistics():
         batch = make_batch(seed=rep)
         m = masking.mask_batch(batch, cfg, SPECIAL, seed=3)
         pos, w = np.asarray(m.positions), np.asarray(m.mlm_weights)
-        new, orig = np.asarray(m.input_ids), batch["input_ids"]
+        new, orig = np.asarray(m.token_ids), batch["input_ids"]
         for i in range(len(pos)):
             for j in np.flatnonzero(w[i]):
                 total += 1
@@ -314,7 +314,7 @@ def test_gdes_disentangles_the_word_table(tiny_data, tiny_vocab, tmp_path):
     _, (g_table, g_delta) = grads_of(obj, model, p, [table, delta], term="mlm")
     assert moved(g_table) and not moved(g_delta)
     # E_delta = 0: the same discriminator as weight_tying=embeddings (same seed, same weights)
-    ids, seg, mask = p.input_ids, p.segment_ids, p.input_mask
+    ids, seg, mask = p.token_ids, p.segment_ids, p.padding_mask
     np.testing.assert_allclose(model.discriminator_logits(ids, seg, mask),
                                plain.discriminator_logits(ids, seg, mask), atol=1e-6)
     # trained: E_delta moves, the export and a conversion carry E_G + E_delta

@@ -92,16 +92,16 @@ class ElectraPretrainingModel(keras.Model):
             self.sentence_head.build((None, hidden))
         self.built = True
 
-    def generator_logits(self, input_ids, segment_ids, input_mask, positions, training=None):
+    def generator_logits(self, token_ids, segment_ids, padding_mask, positions, training=None):
         """[B, L] masked ids -> [B, N, V] float32 MLM logits at `positions` [B, N]."""
-        hidden = self.generator.encode(input_ids, segment_ids, input_mask, training=training)
+        hidden = self.generator.encode(token_ids, segment_ids, padding_mask, training=training)
         return ops.cast(self.generator_head(hidden, mask_positions=positions), "float32")
 
-    def discriminator_outputs(self, input_ids, segment_ids, input_mask, positions=None,
+    def discriminator_outputs(self, token_ids, segment_ids, padding_mask, positions=None,
                               training=None) -> dict:
         """One discriminator pass: rtd_logits [B, L]; mlm_logits [B, N, V] at `positions`
         (MLM objectives); sentence_logit [B] (contrastive option)."""
-        hidden = self.discriminator.encode(input_ids, segment_ids, input_mask,
+        hidden = self.discriminator.encode(token_ids, segment_ids, padding_mask,
                                            training=training)
         out = {"rtd_logits": ops.cast(self.discriminator_head(hidden), "float32")}
         if self.discriminator_mlm_head is not None and positions is not None:
@@ -112,11 +112,11 @@ class ElectraPretrainingModel(keras.Model):
                                              "float32")
         return out
 
-    def discriminator_logits(self, input_ids, segment_ids, input_mask, training=None):
+    def discriminator_logits(self, token_ids, segment_ids, padding_mask, training=None):
         """[B, L] ids -> [B, L] float32 replaced-token logits."""
-        return self.discriminator_outputs(input_ids, segment_ids, input_mask,
+        return self.discriminator_outputs(token_ids, segment_ids, padding_mask,
                                           training=training)["rtd_logits"]
 
     def call(self, inputs, training=None):
-        ids, seg, mask = inputs["input_ids"], inputs["segment_ids"], inputs["input_mask"]
+        ids, seg, mask = inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"]
         return self.discriminator_logits(ids, seg, mask, training=training)

@@ -48,9 +48,9 @@ class ElectraObjective:
     def rtd_weights(self, p):
         """[B, L] positions carrying the RTD loss."""
         if self.rtd_on_masked_only:
-            length = p.input_ids.shape[1]
+            length = p.token_ids.shape[1]
             return ops.sum(masking.slot_onehot(p.positions, p.slot_first, length), axis=1)
-        return ops.cast(p.input_mask, "float32")
+        return ops.cast(p.padding_mask, "float32")
 
     def denominators(self, p):
         dens = {"disc": ops.sum(self.rtd_weights(p))}
@@ -58,7 +58,7 @@ class ElectraObjective:
             dens["mlm"] = ops.sum(p.mlm_weights)
             dens["adversarial"] = dens["mlm"]
         if self.config.pretraining.uncorrupted_prob > 0:
-            dens["sentence"] = ops.cast(ops.shape(p.input_ids)[0], "float32")
+            dens["sentence"] = ops.cast(ops.shape(p.token_ids)[0], "float32")
         return dens
 
     # ---------------------------------------------------------------- phase 2
@@ -69,7 +69,7 @@ class ElectraObjective:
         seeds = random_ops.example_seeds(seed, p.example_index, random_ops.GUMBEL)
         out = {}
         if cfg.generator == "mlm":
-            logits = model.generator_logits(p.input_ids, p.segment_ids, p.input_mask,
+            logits = model.generator_logits(p.token_ids, p.segment_ids, p.padding_mask,
                                             p.positions, training=training)
             out["logits"] = logits
             out["xent"] = softmax_xent(logits, p.mlm_ids, fused=self.fused)
@@ -105,7 +105,7 @@ class ElectraObjective:
             return terms, sums, {"fake_ids": c["fake_ids"], "labels": c["labels"]}
         if phase == "discriminator":
             terms.pop("mlm", None)  # two-stage, second stage: the generator is frozen
-        out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.input_mask,
+        out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.padding_mask,
                                           training=training)
         weights = self.rtd_weights(p)
         labels_f = ops.cast(c["labels"], "float32")
@@ -132,7 +132,7 @@ class ElectraObjective:
         """REINFORCE for a generator that tries to fool the discriminator (Appendix F):
         reward = the discriminator's loss on the sampled token, minus the batch mean;
         loss = -sum(w * advantage * log p_G(sample))."""
-        length = p.input_ids.shape[1]
+        length = p.token_ids.shape[1]
         onehot = masking.slot_onehot(p.positions, p.mlm_weights, length)  # [B, N, L]
         reward = ops.stop_gradient(ops.sum(onehot * disc_xent[:, None, :], axis=-1))  # [B, N]
         w = p.mlm_weights

@@ -25,16 +25,16 @@ class BertObjective(ElectraObjective):
         return {"mlm": ops.sum(p.mlm_weights)}
 
     def loss_terms(self, model, p, seed, training=True, phase=None):
-        out = model.discriminator_outputs(p.input_ids, p.segment_ids, p.input_mask,
+        out = model.discriminator_outputs(p.token_ids, p.segment_ids, p.padding_mask,
                                           positions=p.positions, training=training)
         xent = softmax_xent(out["mlm_logits"], p.mlm_ids, fused=self.fused)
         w = p.mlm_weights
         terms = {"mlm": (1.0, ops.sum(w * xent), None)}
         sums = mlm_sums("mlm", out["mlm_logits"], p.mlm_ids, w, xent)
-        length = p.input_ids.shape[1]
+        length = p.token_ids.shape[1]
         selected = ops.cast(ops.sum(masking.slot_onehot(p.positions, w, length), axis=1) > 0,
                             "int32")
-        return terms, sums, {"fake_ids": p.input_ids, "labels": selected}
+        return terms, sums, {"fake_ids": p.token_ids, "labels": selected}
 
 
 class ReplaceMLMObjective(ElectraObjective):
@@ -47,7 +47,7 @@ class ReplaceMLMObjective(ElectraObjective):
     def loss_terms(self, model, p, seed, training=True, phase=None):
         c = self.corrupt(model, p, seed, training)
         w = p.mlm_weights
-        out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.input_mask,
+        out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.padding_mask,
                                           positions=p.positions, training=training)
         xent = softmax_xent(out["mlm_logits"], p.mlm_ids, fused=self.fused)
         terms = {"mlm": (self.config.pretraining.gen_weight, ops.sum(w * c["xent"]), None),
@@ -62,14 +62,14 @@ class AllTokensMLMObjective(ElectraObjective):
 
     def denominators(self, p):
         return {"mlm": ops.sum(p.mlm_weights),
-                "all_tokens": ops.sum(ops.cast(p.input_mask, "float32"))}
+                "all_tokens": ops.sum(ops.cast(p.padding_mask, "float32"))}
 
     def loss_terms(self, model, p, seed, training=True, phase=None):
         c = self.corrupt(model, p, seed, training)
         w = p.mlm_weights
-        batch, length = ops.shape(p.input_ids)[0], p.input_ids.shape[1]
+        batch, length = ops.shape(p.token_ids)[0], p.token_ids.shape[1]
         every = ops.broadcast_to(ops.arange(length, dtype="int32")[None, :], (batch, length))
-        out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.input_mask,
+        out = model.discriminator_outputs(c["fake_ids"], p.segment_ids, p.padding_mask,
                                           positions=every, training=training)
         log_p_mlm = -softmax_xent(out["mlm_logits"], p.original_ids, fused=self.fused)  # [B, L]
         d = out["rtd_logits"]
@@ -77,7 +77,7 @@ class AllTokensMLMObjective(ElectraObjective):
         log_gen = -ops.softplus(d) + log_p_mlm  # log (1 - D) + log p_MLM
         copyable = ops.equal(c["fake_ids"], p.original_ids)
         log_p = ops.where(copyable, ops.logaddexp(log_copy, log_gen), log_gen)
-        mask = ops.cast(p.input_mask, "float32")
+        mask = ops.cast(p.padding_mask, "float32")
         loss = -log_p
         terms = {"mlm": (self.config.pretraining.gen_weight, ops.sum(w * c["xent"]), None),
                  "all_tokens": (1.0, ops.sum(mask * loss), None)}
