@@ -202,8 +202,6 @@ def build(corpus: str, output_dir: str, options: PrepOptions, num_shards: int = 
           num_workers: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
     """Builds the dataset; returns its metadata. Writes to a temporary directory and
     renames it at the end, so an interrupted run leaves no half-built dataset."""
-    import tensorflow as tf
-
     from electra_tf import tokenization
 
     if num_shards < 1:
@@ -223,40 +221,14 @@ def build(corpus: str, output_dir: str, options: PrepOptions, num_shards: int = 
     shutil.rmtree(tmp_dir, ignore_errors=True)
     os.makedirs(tmp_dir)
     names = [records.SHARD_PATTERN.format(i, num_shards) for i in range(num_shards)]
-    writers = [tf.io.TFRecordWriter(os.path.join(tmp_dir, n)) for n in names]
-    counts = np.zeros(len(vocab_tokens), np.int64)
-    n_examples = 0
-    bar = _progress(total_bytes, progress)
     start = time.time()
     try:
-        pool = None
-        if num_workers == 1:
-            results = _in_process(units, options, threads=os.cpu_count() or 1)
-        else:
-            pool = multiprocessing.get_context("spawn").Pool(
-                num_workers, initializer=_init_worker, initargs=(options,))
-            results = pool.imap(process_unit, units)
-        for examples, unit_counts, nbytes in results:
-            for ex in examples:
-                writers[n_examples % num_shards].write(ex)
-                n_examples += 1
-            counts += unit_counts
-            bar.update(nbytes)
-            bar.set_postfix(examples=n_examples)
-        if pool is not None:
-            pool.close()
-            pool.join()
+        n_examples, counts = _write_shards(units, options, num_workers,
+                                           [os.path.join(tmp_dir, n) for n in names],
+                                           len(vocab_tokens), _progress(total_bytes, progress))
     except BaseException:
-        if num_workers > 1 and pool is not None:
-            pool.terminate()
-        for w in writers:
-            w.close()
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-    finally:
-        bar.close()
-    for w in writers:
-        w.close()
     if n_examples == 0:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise records.DataError(f"--corpus={corpus}: the input files hold no text")
@@ -284,6 +256,44 @@ def build(corpus: str, output_dir: str, options: PrepOptions, num_shards: int = 
         shutil.rmtree(output_dir)
     os.replace(tmp_dir, output_dir)
     return metadata
+
+
+def _write_shards(units, options: PrepOptions, num_workers: int, paths: list[str],
+                  vocab_size: int, bar) -> tuple[int, np.ndarray]:
+    """Tokenizes and packs every unit (in this process, or in `num_workers` worker
+    processes) and writes the examples round-robin to the shards at `paths`; returns
+    (examples written, token counts over the vocabulary)."""
+    import tensorflow as tf
+
+    writers = [tf.io.TFRecordWriter(p) for p in paths]
+    counts = np.zeros(vocab_size, np.int64)
+    n_examples, pool = 0, None
+    try:
+        if num_workers == 1:
+            results = _in_process(units, options, threads=os.cpu_count() or 1)
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(
+                num_workers, initializer=_init_worker, initargs=(options,))
+            results = pool.imap(process_unit, units)
+        for examples, unit_counts, nbytes in results:
+            for ex in examples:
+                writers[n_examples % len(writers)].write(ex)
+                n_examples += 1
+            counts += unit_counts
+            bar.update(nbytes)
+            bar.set_postfix(examples=n_examples)
+        if pool is not None:
+            pool.close()
+            pool.join()
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+        raise
+    finally:
+        for w in writers:
+            w.close()
+        bar.close()
+    return n_examples, counts
 
 
 def _progress(total: int, enabled: bool):

@@ -135,6 +135,30 @@ def _is_max_context(spans, cur, position):
     return cur == best
 
 
+def _flatten_pieces(word_pieces: list[list[int]]):
+    """A context's word pieces per word -> (pieces, piece -> word, word -> first piece)."""
+    doc, tok_to_orig, orig_to_tok = [], [], []
+    for wi, pieces in enumerate(word_pieces):
+        orig_to_tok.append(len(doc))
+        for p in pieces:
+            tok_to_orig.append(wi)
+            doc.append(p)
+    return doc, tok_to_orig, orig_to_tok
+
+
+def _doc_spans(doc_length: int, max_doc: int, doc_stride: int) -> list[tuple[int, int]]:
+    """The original's doc-stride windows: (start, length) of at most max_doc pieces, each
+    starting doc_stride after the last, until one reaches the end."""
+    spans, start = [], 0
+    while start < doc_length:
+        length = min(doc_length - start, max_doc)
+        spans.append((start, length))
+        if start + length == doc_length:
+            break
+        start += min(length, doc_stride)
+    return spans
+
+
 def featurize(examples: list[SquadExample], tokenizer, max_seq_length: int = 512,
               doc_stride: int = 128, max_query_length: int = 64, is_training: bool = False,
               progress: bool = False):
@@ -163,12 +187,7 @@ def featurize(examples: list[SquadExample], tokenizer, max_seq_length: int = 512
     infos = []
     for ei, ex in enumerate(tqdm(examples, desc="windows", disable=not progress)):
         query = questions[ei][:max_query_length]
-        tok_to_orig, orig_to_tok, doc = [], [], []
-        for wi, pieces in enumerate(contexts[id(ex.doc_tokens)]):
-            orig_to_tok.append(len(doc))
-            for p in pieces:
-                tok_to_orig.append(wi)
-                doc.append(p)
+        doc, tok_to_orig, orig_to_tok = _flatten_pieces(contexts[id(ex.doc_tokens)])
         tok_start = tok_end = None
         if is_training and not ex.is_impossible:
             tok_start = orig_to_tok[ex.start_word]
@@ -179,13 +198,7 @@ def featurize(examples: list[SquadExample], tokenizer, max_seq_length: int = 512
         if max_doc < 1:
             raise SquadDataError(f"max_seq_length={max_seq_length} leaves no room for the "
                                  f"context after a {len(query)}-token question")
-        spans, start = [], 0
-        while start < len(doc):
-            length = min(len(doc) - start, max_doc)
-            spans.append((start, length))
-            if start + length == len(doc):
-                break
-            start += min(length, doc_stride)
+        spans = _doc_spans(len(doc), max_doc, doc_stride)
         for si, (start, length) in enumerate(spans):
             ids = [cls] + query + [sep]
             seg = [0] * len(ids)
