@@ -102,8 +102,9 @@ def restore_input(path: str, iterator) -> None:
 
 def resume_input(checkpoint, manager, strategy, dataset_fn, fingerprint: str, step: int):
     """(iterator, skip): the input iterator of a run restored at `step`, after the
-    batches its steps consumed, and the steps' batches its pipeline skips: restored from the latest checkpoint's iterator state where that has one for
-    `fingerprint`, else by skipping. `dataset_fn(skip)` is the function
+    batches its steps consumed, and how many steps' batches its pipeline skips. The
+    iterator is restored from the latest checkpoint's state where that has one for
+    `fingerprint`, else built to skip. `dataset_fn(skip)` is the function
     `distribute_datasets_from_function` takes, for a stream after `skip` steps' batches.
     From now on `checkpoint` saves the iterator where it can (keep_input)."""
     latest = manager.latest_checkpoint

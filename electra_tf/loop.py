@@ -115,10 +115,12 @@ class LoopSettings:
 
 
 def chunk_size(step: int, settings: LoopSettings, task_limit: int | None) -> int:
-    """Steps from `step` to the next log, save or task boundary, or the end."""
+    """Steps from `step` to the next log, save, kill or task boundary, or the end."""
     n = min(settings.log_every - step % settings.log_every, settings.total_steps - step)
     if settings.save_every:
         n = min(n, settings.save_every - step % settings.save_every)
+    if settings.kill_at_step is not None and step < settings.kill_at_step:
+        n = min(n, settings.kill_at_step - step)
     return n if task_limit is None else min(n, task_limit)
 
 
