@@ -1,13 +1,14 @@
 """The training loop every task runs, pre-training and fine-tuning alike.
 
-A task (electra_tf/pretraining_task.py, finetune/training.py) owns its inputs, model,
-loss, step and metrics; this module owns what is the same for all of them:
+A task (pre-training's Trainer in electra_tf/trainer.py, fine-tuning's run in
+finetune/training.py) owns its inputs, model, loss, step and metrics; this module owns
+what is the same for all of them:
 
 - `steps_runner`: n optimisation steps, either in one graph call (a `tf.while_loop`
   over the step: no Python between steps) or one graph call per step, with the first
   step whose loss was not finite;
 - `run`: the outer loop. It runs the task's steps in chunks that end at the next log,
-  save or task boundary, hands each chunk's metrics to the task, saves checkpoints,
+  save, kill or task boundary, hands each chunk's metrics to the task, saves checkpoints,
   turns SIGTERM into Ctrl-C so that both save one and stop, stops with an error at a
   non-finite loss (naming the last good checkpoint), and, for tests, SIGKILLs its own
   process after a given step.

@@ -11,8 +11,9 @@ the paper's metrics.
   python -m finetune.run --task=token_classification --train_file=train.conll \
       --dev_file=dev.conll --init_checkpoint=... --output_dir=...
 
-The tasks are finetune/tasks.py; this file is the loop every task shares: seeds and
-their median, resume after an interrupt, TensorBoard, results.json, saved models.
+The tasks are finetune/tasks.py and the training loop electra_tf/loop.py; this file is
+what every task shares around them: seeds and their median, resume after an interrupt,
+TensorBoard, results.json, saved models.
 """
 from __future__ import annotations
 

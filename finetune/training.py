@@ -30,7 +30,6 @@ class FinetuneOptions(loop.RunOptions):
     warmup_proportion: float = 0.1
     batch_size: int = 32
     epochs: float = 3.0
-    seed: int = 0
     clip_norm: float = 1.0
     log_every: int = 50
 
